@@ -1,0 +1,27 @@
+// Weight x activation products, the hot path of every forward pass.
+// A weight W is a TensorView of shape [rows = ne[1], cols = ne[0]] in any supported type;
+// activations are float rows of length cols.
+#pragma once
+
+#include <cstdint>
+
+#include "runtime/thread_pool.h"
+#include "tensor/tensor.h"
+
+namespace nexus {
+
+// y[t * rows + r] = sum_c W[r][c] * x[t * cols + c]   for t < n_tokens, r < rows.
+// n_tokens == 1 is decode (matrix-vector); larger n_tokens is prefill (matrix-matrix) and
+// reads each weight row once for all tokens. Activations are quantized internally to the
+// weight type's activation format (Q8_0 / Q8_K) where that is how the dot product works.
+void matmul(const TensorView& w, const float* x, int64_t n_tokens, float* y, ThreadPool& pool);
+
+// Same, restricted to output rows [row_begin, row_end) (used for embedding-style lookups
+// and tests).
+void matmul_rows(const TensorView& w, const float* x, int64_t n_tokens, float* y, int64_t row_begin,
+                 int64_t row_end, ThreadPool& pool);
+
+// Copies row r of W into out[0..cols) as float (embedding lookup for any type).
+void get_row(const TensorView& w, int64_t r, float* out);
+
+}  // namespace nexus

@@ -1,0 +1,37 @@
+// A persistent pool of worker threads. The calling thread takes part as worker 0, so a
+// pool of size 1 runs everything inline. Workers are started once and reused for every
+// operation (no per-matmul thread start-up).
+#pragma once
+
+#include <cstdint>
+#include <functional>
+#include <memory>
+
+namespace nexus {
+
+class ThreadPool {
+ public:
+  explicit ThreadPool(int n_threads);
+  ~ThreadPool();
+  ThreadPool(const ThreadPool&) = delete;
+  ThreadPool& operator=(const ThreadPool&) = delete;
+
+  int size() const { return n_threads_; }
+
+  // Calls fn(thread_index) once on each of the size() threads and waits for all.
+  void run(const std::function<void(int thread)>& fn);
+
+  // Splits [0, n) into contiguous chunks of at least `grain`, calls fn(begin, end) on the
+  // pool's threads, and waits. Deterministic split for a given (n, size(), grain).
+  void parallel_for(int64_t n, int64_t grain, const std::function<void(int64_t begin, int64_t end)>& fn);
+
+ private:
+  struct State;
+  int n_threads_;
+  std::unique_ptr<State> state_;
+};
+
+// Default thread count: the number of physical cores available to this process (>= 1).
+int default_thread_count();
+
+}  // namespace nexus

@@ -1,0 +1,36 @@
+// Helpers shared by the tests: where ../shared is, running the nexus CLI, temp files.
+#pragma once
+
+#include <string>
+
+namespace nexus::test {
+
+// Path of ../shared (env NEXUS_SHARED overrides). Empty when it does not exist.
+std::string shared_dir();
+
+// GTEST_SKIP()s with a clear message when ../shared or the file under it is missing.
+#define NEXUS_REQUIRE_SHARED(relpath)                                                   \
+  do {                                                                                  \
+    if (::nexus::test::shared_file(relpath).empty())                                    \
+      GTEST_SKIP() << "../shared/" << relpath << " not found (set NEXUS_SHARED)";       \
+  } while (0)
+
+// Full path of a file under shared/, or "" when missing.
+std::string shared_file(const std::string& relpath);
+
+// Source tree root (for committed golden data under tests/data).
+std::string source_dir();
+
+// A fresh empty directory under $TMPDIR, removed by nothing (tests are short-lived).
+std::string temp_dir();
+
+struct CommandResult {
+  int exit_code = -1;
+  std::string out;  // stdout
+  std::string err;  // stderr
+};
+
+// Runs the built `nexus` CLI with the given argument string (shell-quoted by the caller).
+CommandResult run_nexus(const std::string& args, const std::string& stdin_text = "");
+
+}  // namespace nexus::test
