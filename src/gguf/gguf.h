@@ -16,7 +16,7 @@
 
 #include "tensor/dtype.h"
 #include "tensor/tensor.h"
-#include "util/result.h"
+#include "nexus/result.h"
 
 namespace nexus::gguf {
 

@@ -1,4 +1,4 @@
-#include "util/result.h"
+#include "nexus/result.h"
 
 #include <cstdarg>
 

@@ -1,0 +1,39 @@
+// Text <-> token ids. Built from the vocabulary stored in a GGUF file
+// (tokenizer.ggml.model = "llama" (SentencePiece), later "gpt2" (byte-level BPE)).
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "gguf/gguf.h"
+#include "nexus/result.h"
+
+namespace nexus {
+
+class Tokenizer {
+ public:
+  virtual ~Tokenizer() = default;
+
+  // Reads tokenizer.ggml.* metadata; errors name the missing or malformed key.
+  static Result<std::unique_ptr<Tokenizer>> from_gguf(const gguf::File& file);
+
+  // Token ids of `text`; BOS first when add_bos and the vocabulary asks for it
+  // (tokenizer.ggml.add_bos_token, default true for SPM). With parse_special, control-token
+  // texts such as "<s>" in `text` map to their ids; otherwise they are ordinary text.
+  virtual std::vector<int32_t> encode(std::string_view text, bool add_bos, bool parse_special = false) const = 0;
+
+  // The bytes this token stands for when printed: SPM's "▁" becomes a space, byte-fallback
+  // tokens <0xAB> become the raw byte, control tokens become "" (unless render_special).
+  virtual std::string decode_token(int32_t id, bool render_special = false) const = 0;
+
+  virtual int32_t vocab_size() const = 0;
+  virtual int32_t bos() const = 0;  // -1 when none
+  virtual int32_t eos() const = 0;  // -1 when none
+  // End of generation: EOS, EOT and the like.
+  virtual bool is_end_of_generation(int32_t id) const = 0;
+};
+
+}  // namespace nexus
