@@ -1,0 +1,22 @@
+#!/usr/bin/env bash
+# The test suite in the configurations CI checks:
+#   1. Release build, SIMD dispatch on (the CPU's best level);
+#   2. the same binaries with SIMD disabled (NEXUS_SIMD=scalar), so the scalar path alone passes;
+#   3. AddressSanitizer + UndefinedBehaviorSanitizer build (scalar and SIMD both run there).
+# Test data comes from ../shared (NEXUS_SHARED overrides); tests that need it skip without it.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+jobs=$(nproc)
+
+cmake -S . -B build -G Ninja -DCMAKE_BUILD_TYPE=Release >/dev/null
+cmake --build build -j "$jobs"
+echo "== tests: release, SIMD dispatch =="
+ctest --test-dir build --output-on-failure -j "$jobs"
+echo "== tests: release, scalar only (NEXUS_SIMD=scalar) =="
+NEXUS_SIMD=scalar ctest --test-dir build --output-on-failure -j "$jobs"
+
+cmake -S . -B build-asan -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo -DNEXUS_SANITIZE=ON >/dev/null
+cmake --build build-asan -j "$jobs"
+echo "== tests: ASan + UBSan =="
+ASAN_OPTIONS=detect_leaks=1 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
+  ctest --test-dir build-asan --output-on-failure -j "$jobs"
