@@ -66,7 +66,8 @@ class Session {
 
   // Appends `tokens` at position n_past() and runs them through the model in one batch.
   // Returns the logits (n_vocab floats) of the last token, or of every token in order when
-  // all_logits (tokens.size() * n_vocab). Error when the context would overflow.
+  // all_logits (tokens.size() * n_vocab). Error when the context would overflow or a token id
+  // is out of range (the session is then unchanged). The span stays valid until the next eval.
   Result<std::span<const float>> eval(std::span<const int32_t> tokens, bool all_logits = false);
 
   int n_past() const;
@@ -105,9 +106,11 @@ struct GenerateStats {
   double prompt_seconds = 0;
   double generate_seconds = 0;
   std::string finish_reason;  // "stop" (EOS / stop string) or "length"
+  uint64_t seed = 0;          // the sampler's seed (the drawn one when SamplingParams asked for random)
 };
 
-// Tokenizes `prompt`, evaluates it, samples until a stop condition. `on_text` (may be empty)
+// Tokenizes `prompt`, evaluates it after the session's n_past() tokens (reset() first for a
+// fresh start), samples until a stop condition. `on_text` (may be empty)
 // receives output text as it is produced; return false from it to stop early.
 Result<std::string> generate(Session& session, std::string_view prompt, const GenerateOptions& options,
                              const std::function<bool(std::string_view)>& on_text = {},

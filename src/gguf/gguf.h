@@ -25,7 +25,12 @@ enum class ValueType : uint32_t {
   BOOL = 7, STRING = 8, ARRAY = 9, UINT64 = 10, INT64 = 11, FLOAT64 = 12,
 };
 
-// An array value: elements all of elem_type. Integers are widened to int64/uint64, floats to
+// "u32", "string", "array", ... as `nexus inspect` prints them.
+std::string_view value_type_name(ValueType t);
+
+// An array value: elements all of elem_type. Arrays of arrays are refused by the parser
+// (clear error naming the key): this flat type cannot hold them and no supported model uses
+// them. Integers are widened to int64/uint64, floats to
 // double, so consumers read one representation per kind.
 struct Array {
   ValueType elem_type = ValueType::UINT8;

@@ -17,7 +17,13 @@ namespace nexus {
 void matmul(const TensorView& w, const float* x, int64_t n_tokens, float* y, ThreadPool& pool);
 
 // Same, restricted to output rows [row_begin, row_end) (used for embedding-style lookups
-// and tests).
+// and tests). y keeps the full [n_tokens][rows] layout; only the rows in range are written.
+//
+// Both: each y element is exactly one call of the kernel table's dot (kernel_table.h), so
+// results are bitwise identical for any pool size. Quantized activations live in a
+// thread_local buffer of the calling thread, reused across calls (no allocation once warm).
+// Aborts (NX_CHECK) on weight types without a dot kernel or rows not whole blocks: callers
+// validate model files when loading them.
 void matmul_rows(const TensorView& w, const float* x, int64_t n_tokens, float* y, int64_t row_begin,
                  int64_t row_end, ThreadPool& pool);
 

@@ -4,6 +4,7 @@
 
 #include <cstdint>
 #include <memory>
+#include <span>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -28,6 +29,11 @@ class Tokenizer {
   // The bytes this token stands for when printed: SPM's "▁" becomes a space, byte-fallback
   // tokens <0xAB> become the raw byte, control tokens become "" (unless render_special).
   virtual std::string decode_token(int32_t id, bool render_special = false) const = 0;
+
+  // Text of a whole sequence. Unlike concatenating decode_token, this takes off the space
+  // the encoder put in front of text (SPM's add_space_prefix), so decode(encode(x)) == x.
+  // The default concatenates decode_token.
+  virtual std::string decode(std::span<const int32_t> ids, bool render_special = false) const;
 
   virtual int32_t vocab_size() const = 0;
   virtual int32_t bos() const = 0;  // -1 when none

@@ -1,0 +1,44 @@
+// nexus bench: prompt-processing and generation throughput, with the memory roofline.
+#include <cstdio>
+
+#include "cli/command.h"
+#include "eval/bench.h"
+
+namespace nexus::cli {
+namespace {
+
+CommandRun setup_bench(CLI::App& sub) {
+  auto o = std::make_shared<eval::BenchOptions>();
+  auto bw_mib = std::make_shared<int>(1024);
+  sub.add_option("-m,--model", o->model_path, "GGUF model file")->required();
+  sub.add_option("-t,--threads", o->threads, "thread counts, comma separated (default: physical cores)")
+      ->delimiter(',');
+  sub.add_option("-p,--n-prompt", o->n_prompt, "prompt sizes for pp tests, comma separated (0 = none)")
+      ->delimiter(',')
+      ->default_str("512");
+  sub.add_option("-n,--n-gen", o->n_gen, "token counts for tg tests, comma separated (0 = none)")
+      ->delimiter(',')
+      ->default_str("128");
+  sub.add_option("-d,--depth", o->depths, "context depth filled before each test, comma separated")
+      ->delimiter(',')
+      ->default_str("0");
+  sub.add_option("-r,--repetitions", o->reps, "repetitions of each test")->default_val(3);
+  sub.add_option("--bw-mib", *bw_mib, "buffer for the memory bandwidth test in MiB (0 = skip)")
+      ->default_val(1024)
+      ->check(CLI::Range(0, 65536));
+  sub.add_flag("--json", o->json, "one JSON object per line per test");
+  return [o, bw_mib]() -> int {
+    if (o->n_prompt.empty()) o->n_prompt = {512};
+    if (o->n_gen.empty()) o->n_gen = {128};
+    if (o->depths.empty()) o->depths = {0};
+    o->bandwidth_bytes = static_cast<size_t>(*bw_mib) << 20;
+    Status s = eval::run_bench(*o, stdout, stderr);
+    if (!s.ok()) return fail(s.error().message);
+    return 0;
+  };
+}
+
+NEXUS_COMMAND("bench", "measure prompt and generation throughput (tokens/s) and the memory roofline", setup_bench);
+
+}  // namespace
+}  // namespace nexus::cli

@@ -1,0 +1,95 @@
+// `nexus run`: generate a completion of a prompt. Prints only the completion on stdout,
+// streamed as it is produced; load and speed figures go to stderr.
+#include <chrono>
+#include <cstdio>
+#include <memory>
+#include <string>
+
+#include "cli/command.h"
+#include "nexus/nexus.h"
+
+namespace nexus::cli {
+
+namespace {
+
+struct RunArgs {
+  std::string model;
+  std::string prompt;
+  int n_predict = -1;
+  int threads = 0;
+  int n_ctx = 0;
+  bool no_bos = false;
+  std::vector<std::string> stop;
+  SamplingParams sampling;
+};
+
+int run(const RunArgs& a) {
+  using Clock = std::chrono::steady_clock;
+  const Clock::time_point t0 = Clock::now();
+  LoadOptions load;
+  load.threads = a.threads;
+  Result<std::shared_ptr<Model>> model = Model::load(a.model, load);
+  if (!model.ok()) return fail(a.model + ": " + model.error().message);
+  Result<std::unique_ptr<Session>> session = Session::create(*model, a.n_ctx);
+  if (!session.ok()) return fail(session.error().message);
+  const double load_ms = std::chrono::duration<double, std::milli>(Clock::now() - t0).count();
+
+  GenerateOptions opts;
+  opts.max_tokens = a.n_predict;
+  opts.sampling = a.sampling;
+  opts.stop = a.stop;
+  opts.add_bos = !a.no_bos;
+  GenerateStats stats;
+  Result<std::string> text = generate(**session, a.prompt, opts,
+                                      [](std::string_view piece) {
+                                        std::fwrite(piece.data(), 1, piece.size(), stdout);
+                                        std::fflush(stdout);
+                                        return true;
+                                      },
+                                      &stats);
+  if (!text.ok()) return fail(text.error().message);
+  std::fputc('\n', stdout);
+  std::fflush(stdout);
+
+  auto rate = [](int n, double s) { return s > 0 ? n / s : 0.0; };
+  std::fprintf(stderr, "load: %.1f ms, seed: %llu\n", load_ms, static_cast<unsigned long long>(stats.seed));
+  std::fprintf(stderr, "prompt: %d tokens, %.1f ms, %.2f tokens/s\n", stats.prompt_tokens,
+               stats.prompt_seconds * 1e3, rate(stats.prompt_tokens, stats.prompt_seconds));
+  std::fprintf(stderr, "generated: %d tokens, %.1f ms, %.2f tokens/s (%s)\n", stats.generated_tokens,
+               stats.generate_seconds * 1e3, rate(stats.generated_tokens, stats.generate_seconds),
+               stats.finish_reason.c_str());
+  return 0;
+}
+
+CommandRun setup(CLI::App& sub) {
+  auto a = std::make_shared<RunArgs>();
+  SamplingParams& s = a->sampling;
+  sub.add_option("-m,--model", a->model, "GGUF model file")->required();
+  sub.add_option("-p,--prompt", a->prompt, "prompt text")->required();
+  sub.add_option("-n,--n-predict", a->n_predict, "tokens to generate (-1: until end of generation or full context)")
+      ->capture_default_str();
+  sub.add_option("-t,--threads", a->threads, "threads (0: one per core)")->capture_default_str();
+  sub.add_option("-c,--ctx-size", a->n_ctx, "context size in tokens (0: the model's, at most 4096)")
+      ->capture_default_str()->check(CLI::NonNegativeNumber);
+  sub.add_option("--temp", s.temperature, "temperature (<= 0: greedy)")->capture_default_str();
+  sub.add_option("--top-k", s.top_k, "keep the k most likely tokens (<= 0: off)")->capture_default_str();
+  sub.add_option("--top-p", s.top_p, "nucleus sampling mass (1: off)")->capture_default_str();
+  sub.add_option("--min-p", s.min_p, "drop tokens below min-p times the best probability (0: off)")
+      ->capture_default_str();
+  sub.add_option("--repeat-penalty", s.repeat_penalty, "penalty for recent tokens (1: off)")->capture_default_str();
+  sub.add_option("--repeat-last-n", s.repeat_last_n, "window of the penalties in tokens (-1: all)")
+      ->capture_default_str();
+  sub.add_option("--presence-penalty", s.presence_penalty, "OpenAI presence penalty (0: off)")->capture_default_str();
+  sub.add_option("--frequency-penalty", s.frequency_penalty, "OpenAI frequency penalty (0: off)")
+      ->capture_default_str();
+  sub.add_option("--seed", s.seed, "random seed (default: random)");
+  sub.add_option("--stop", a->stop, "stop string (repeatable; not printed)");
+  sub.add_flag("--no-bos", a->no_bos, "do not add the BOS token");
+  return [a] { return run(*a); };
+}
+
+}  // namespace
+
+NEXUS_COMMAND("run", "generate a completion of a prompt", setup);
+
+}  // namespace nexus::cli

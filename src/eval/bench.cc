@@ -1,0 +1,298 @@
+#include "eval/bench.h"
+
+#include <algorithm>
+#include <barrier>
+#include <chrono>
+#include <cmath>
+#include <map>
+#include <memory>
+#include <new>
+#include <random>
+#include <thread>
+
+#include <nlohmann/json.hpp>
+
+#include "gguf/gguf.h"
+#include "nexus/nexus.h"
+#include "runtime/cpu_features.h"
+#include "runtime/thread_pool.h"
+
+namespace nexus::eval {
+
+namespace {
+
+using Clock = std::chrono::steady_clock;
+
+double seconds_since(Clock::time_point t0) {
+  return std::chrono::duration<double>(Clock::now() - t0).count();
+}
+
+std::string human_bytes(uint64_t b) {
+  const double d = static_cast<double>(b);
+  if (d >= 1024.0 * 1024 * 1024) return format("%.2f GiB", d / (1024.0 * 1024 * 1024));
+  if (d >= 1024.0 * 1024) return format("%.2f MiB", d / (1024.0 * 1024));
+  return format("%.2f KiB", d / 1024.0);
+}
+
+std::string human_params(uint64_t n) {
+  const double d = static_cast<double>(n);
+  if (d >= 1e9) return format("%.2f B", d / 1e9);
+  if (d >= 1e6) return format("%.2f M", d / 1e6);
+  return format("%.2f K", d / 1e3);
+}
+
+struct AlignedFree {
+  void operator()(uint64_t* p) const { ::operator delete[](p, std::align_val_t{64}); }
+};
+
+// Evaluates `n` tokens in batches of at most 512 (depth fill before a test; not timed).
+Status fill_context(Session& s, std::span<const int32_t> tokens) {
+  for (size_t i = 0; i < tokens.size(); i += 512) {
+    auto r = s.eval(tokens.subspan(i, std::min<size_t>(512, tokens.size() - i)));
+    if (!r.ok()) return r.error();
+  }
+  return Status::Ok();
+}
+
+struct TestResult {
+  std::string name;  // "pp512", "tg128"
+  bool is_gen = false;
+  int n_tokens = 0;
+  int depth = 0;
+  int threads = 0;
+  std::vector<double> samples;  // tokens/s per repetition
+};
+
+}  // namespace
+
+MeanStd mean_stddev(std::span<const double> x) {
+  MeanStd r;
+  if (x.empty()) return r;
+  double s = 0;
+  for (double v : x) s += v;
+  r.mean = s / static_cast<double>(x.size());
+  if (x.size() > 1) {
+    double ss = 0;
+    for (double v : x) ss += (v - r.mean) * (v - r.mean);
+    r.stddev = std::sqrt(ss / static_cast<double>(x.size() - 1));
+  }
+  return r;
+}
+
+uint64_t sum_u64(std::span<const uint64_t> w) {
+  // Four independent chains so neither the adds nor the vector unit's latency limit the loop.
+  uint64_t a = 0, b = 0, c = 0, d = 0;
+  size_t i = 0;
+  const size_t n = w.size();
+  for (; i + 4 <= n; i += 4) {
+    a += w[i];
+    b += w[i + 1];
+    c += w[i + 2];
+    d += w[i + 3];
+  }
+  for (; i < n; ++i) a += w[i];
+  return a + b + c + d;
+}
+
+double measure_read_bandwidth(int threads, size_t bytes, int passes) {
+  threads = std::max(1, threads);
+  passes = std::max(1, passes);
+  const size_t words = std::max<size_t>(bytes / 8, static_cast<size_t>(threads) * 8);
+  std::unique_ptr<uint64_t[], AlignedFree> buf(
+      static_cast<uint64_t*>(::operator new[](words * 8, std::align_val_t{64})));
+  auto slice = [&](int t) {
+    const size_t per = words / threads;
+    const size_t begin = per * t;
+    const size_t end = t == threads - 1 ? words : begin + per;
+    return std::span<uint64_t>(buf.get() + begin, end - begin);
+  };
+  std::vector<uint64_t> sums(threads);
+  // Pass -1 touches the pages from the thread that later reads them (first-touch NUMA
+  // placement) and is not timed; the barrier lines all threads up before each timed pass.
+  std::barrier sync(threads + 1);
+  std::vector<std::thread> pool;
+  for (int t = 0; t < threads; ++t) {
+    pool.emplace_back([&, t] {
+      std::span<uint64_t> s = slice(t);
+      for (size_t i = 0; i < s.size(); ++i) s[i] = i * 0x9E3779B97F4A7C15ull + t;
+      for (int p = 0; p < passes; ++p) {
+        sync.arrive_and_wait();  // start
+        sums[t] += sum_u64(s);
+        sync.arrive_and_wait();  // done
+      }
+    });
+  }
+  double best = 0;
+  for (int p = 0; p < passes; ++p) {
+    sync.arrive_and_wait();
+    const auto t0 = Clock::now();
+    sync.arrive_and_wait();
+    const double secs = seconds_since(t0);
+    if (secs > 0) best = std::max(best, static_cast<double>(words * 8) / secs);
+  }
+  for (auto& th : pool) th.join();
+  // Consume the sums so the reads cannot be optimised away.
+  uint64_t total = 0;
+  for (uint64_t s : sums) total += s;
+  volatile uint64_t sink = total;
+  (void)sink;
+  return best;
+}
+
+Result<WeightTraffic> weight_traffic(const std::string& path) {
+  NX_ASSIGN_OR_RETURN(gguf::File f, gguf::File::open(path));
+  WeightTraffic w;
+  std::map<std::string, uint64_t> by_type;
+  const gguf::TensorInfo* embd = nullptr;
+  bool has_output = false;
+  for (const gguf::TensorInfo& t : f.tensors()) {
+    w.file_tensor_bytes += t.nbytes;
+    by_type[std::string(dtype_name(t.type))] += t.nbytes;
+    if (t.name == "token_embd.weight") embd = &t;
+    else if (t.name == "output.weight") has_output = true;
+  }
+  w.bytes_per_token = w.file_tensor_bytes;
+  if (embd && has_output && embd->ne[1] > 0) {
+    // A token's forward pass gathers one row of the embedding table.
+    w.bytes_per_token -= embd->nbytes - embd->nbytes / static_cast<uint64_t>(embd->ne[1]);
+  }
+  uint64_t most = 0;
+  for (const auto& [name, bytes] : by_type)
+    if (bytes > most) {
+      most = bytes;
+      w.main_type = name;
+    }
+  return w;
+}
+
+Status run_bench(const BenchOptions& o, std::FILE* out, std::FILE* log) {
+  if (o.reps < 1) return make_error(format("repetitions must be >= 1 (got %d)", o.reps));
+  std::vector<int> threads = o.threads.empty() ? std::vector<int>{default_thread_count()} : o.threads;
+  for (int t : threads)
+    if (t < 1 || t > 1024) return make_error(format("thread count %d out of range 1..1024", t));
+  for (int v : o.n_prompt)
+    if (v < 0 || v > (1 << 20)) return make_error(format("prompt size %d out of range", v));
+  for (int v : o.n_gen)
+    if (v < 0 || v > (1 << 20)) return make_error(format("generation length %d out of range", v));
+  for (int v : o.depths)
+    if (v < 0 || v > (1 << 20)) return make_error(format("depth %d out of range", v));
+
+  NX_ASSIGN_OR_RETURN(WeightTraffic traffic, weight_traffic(o.model_path));
+
+  double bandwidth = 0;  // bytes/s; 0 = not measured
+  const int bw_threads = std::max(*std::max_element(threads.begin(), threads.end()), default_thread_count());
+  if (o.bandwidth_bytes > 0) {
+    bandwidth = measure_read_bandwidth(bw_threads, o.bandwidth_bytes, 3);
+    std::fprintf(log, "bench: memory read bandwidth %.2f GB/s (%d threads, %s buffer, best of 3)\n",
+                 bandwidth / 1e9, bw_threads, human_bytes(o.bandwidth_bytes).c_str());
+  }
+  const std::string simd(simd_description());
+
+  int max_tokens = 1;
+  for (int v : o.n_prompt) max_tokens = std::max(max_tokens, v);
+  for (int v : o.n_gen) max_tokens = std::max(max_tokens, v);
+  const int max_depth = *std::max_element(o.depths.begin(), o.depths.end());
+
+  bool header_done = false;
+  for (int nt : threads) {
+    LoadOptions lo;
+    lo.threads = nt;
+    NX_ASSIGN_OR_RETURN(std::shared_ptr<Model> model, Model::load(o.model_path, lo));
+    const ModelInfo& info = model->info();
+    if (info.n_vocab <= 0) return make_error("model reports an empty vocabulary");
+    NX_ASSIGN_OR_RETURN(std::unique_ptr<Session> session, Session::create(model, max_depth + max_tokens));
+    std::mt19937_64 rng(o.seed);
+    std::uniform_int_distribution<int32_t> dist(0, info.n_vocab - 1);
+    auto random_tokens = [&](int n) {
+      std::vector<int32_t> v(n);
+      for (int32_t& t : v) t = dist(rng);
+      return v;
+    };
+
+    if (!o.json && !header_done) {
+      std::fprintf(out, "model: %s (%s), %s, %s params, weights read per token %s, simd %s\n",
+                   o.model_path.c_str(), info.arch.c_str(), human_bytes(traffic.file_tensor_bytes).c_str(),
+                   human_params(info.n_params).c_str(), human_bytes(traffic.bytes_per_token).c_str(), simd.c_str());
+      if (bandwidth > 0)
+        std::fprintf(out, "memory read bandwidth: %.2f GB/s (%d threads)\n", bandwidth / 1e9, bw_threads);
+      std::fprintf(out, "\n| %-16s | %10s | %9s | %7s | %14s | %20s | %8s |\n", "model", "size", "params", "threads",
+                   "test", "t/s", "roofline");
+      std::fprintf(out, "| %s | %s: | %s: | %s: | %s: | %s: | %s: |\n", std::string(16, '-').c_str(),
+                   std::string(9, '-').c_str(), std::string(8, '-').c_str(), std::string(6, '-').c_str(),
+                   std::string(13, '-').c_str(), std::string(19, '-').c_str(), std::string(7, '-').c_str());
+      std::fflush(out);
+      header_done = true;
+    }
+
+    // Warm-up: page in the weights and let the thread pool spin up (not measured).
+    session->reset();
+    {
+      std::vector<int32_t> w = random_tokens(std::min(max_tokens, 16));
+      auto r = session->eval(w);
+      if (!r.ok()) return make_error(format("warm-up: %s", r.error().message.c_str()));
+    }
+
+    for (int depth : o.depths) {
+      std::vector<TestResult> tests;
+      for (int p : o.n_prompt)
+        if (p > 0) tests.push_back({format("pp%d", p), false, p, depth, nt, {}});
+      for (int n : o.n_gen)
+        if (n > 0) tests.push_back({format("tg%d", n), true, n, depth, nt, {}});
+      for (TestResult& t : tests) {
+        for (int rep = 0; rep < o.reps; ++rep) {
+          session->reset();
+          NX_TRY(fill_context(*session, random_tokens(depth)));
+          std::vector<int32_t> toks = random_tokens(t.n_tokens);
+          const auto t0 = Clock::now();
+          if (t.is_gen) {
+            for (int i = 0; i < t.n_tokens; ++i) {
+              auto r = session->eval(std::span<const int32_t>(&toks[i], 1));
+              if (!r.ok()) return make_error(format("%s: %s", t.name.c_str(), r.error().message.c_str()));
+            }
+          } else {
+            auto r = session->eval(toks);
+            if (!r.ok()) return make_error(format("%s: %s", t.name.c_str(), r.error().message.c_str()));
+          }
+          const double secs = seconds_since(t0);
+          t.samples.push_back(secs > 0 ? t.n_tokens / secs : 0.0);
+        }
+        const MeanStd ms = mean_stddev(t.samples);
+        // Decode reads every weight once per token: achieved bytes/s over what memory can give.
+        const bool has_roofline = t.is_gen && bandwidth > 0;
+        const double roofline = has_roofline ? ms.mean * static_cast<double>(traffic.bytes_per_token) / bandwidth : 0;
+        if (o.json) {
+          nlohmann::json j;
+          j["test"] = t.name;
+          j["depth"] = t.depth;
+          j["threads"] = t.threads;
+          j["n_tokens"] = t.n_tokens;
+          j["reps"] = o.reps;
+          j["tokens_per_s"] = ms.mean;
+          j["stddev"] = ms.stddev;
+          j["samples"] = t.samples;
+          if (t.is_gen) j["roofline_fraction"] = has_roofline ? nlohmann::json(roofline) : nlohmann::json(nullptr);
+          j["bandwidth_gbs"] = bandwidth > 0 ? nlohmann::json(bandwidth / 1e9) : nlohmann::json(nullptr);
+          j["model_bytes"] = traffic.file_tensor_bytes;
+          j["bytes_per_token"] = traffic.bytes_per_token;
+          j["n_params"] = info.n_params;
+          j["model_type"] = traffic.main_type;
+          j["arch"] = info.arch;
+          j["simd"] = simd;
+          std::fprintf(out, "%s\n", j.dump().c_str());
+        } else {
+          const std::string name = depth > 0 ? format("%s @ d%d", t.name.c_str(), depth) : t.name;
+          const std::string model_name = info.arch + " " + traffic.main_type;
+          // "±" is two bytes but one column wide, hence %21s.
+          std::fprintf(out, "| %-16s | %10s | %9s | %7d | %14s | %21s | %8s |\n", model_name.c_str(),
+                       human_bytes(traffic.file_tensor_bytes).c_str(), human_params(info.n_params).c_str(), nt,
+                       name.c_str(), format("%.2f ± %.2f", ms.mean, ms.stddev).c_str(),
+                       has_roofline ? format("%.1f %%", 100.0 * roofline).c_str() : "");
+        }
+        std::fflush(out);
+      }
+    }
+  }
+  return Status::Ok();
+}
+
+}  // namespace nexus::eval

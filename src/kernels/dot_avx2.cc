@@ -1,0 +1,331 @@
+// AVX2 + FMA + F16C dots. Integer blocks use the maddubs trick: u8 x s8 pair products summed
+// to int16, then madd against ones (or per-sub-block scales) to int32. maddubs saturates
+// at +-32767, which the operand ranges here never reach (|u8| <= 128, |s8| <= 127).
+//
+// Only intrinsics and plain C here: inline functions from shared headers would be compiled
+// with these flags and could be picked by the linker for scalar callers.
+#include <immintrin.h>
+
+#include <cstdint>
+
+#include "kernels/dot_kernels.h"
+#include "kernels/kquant_scales.h"
+#include "tensor/blocks.h"
+
+namespace nexus::avx2 {
+namespace {
+
+float hsum(__m256 v) {
+  __m128 s = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
+  s = _mm_add_ps(s, _mm_movehl_ps(s, s));
+  s = _mm_add_ss(s, _mm_movehdup_ps(s));
+  return _mm_cvtss_f32(s);
+}
+
+float h2f(fp16_t h) { return _cvtsh_ss(h); }
+
+// int32 x 8 = sum of pairs of signed products w[i] * a[i] (both int8, a in [-127, 127]).
+__m256i dot_i8_pairs(__m256i w, __m256i a) {
+  const __m256i p16 = _mm256_maddubs_epi16(_mm256_sign_epi8(w, w), _mm256_sign_epi8(a, w));
+  return _mm256_madd_epi16(p16, _mm256_set1_epi16(1));
+}
+
+// 32 4-bit values of a Q4_0 block (low nibbles = elements 0-15, high = 16-31), as bytes.
+__m256i unpack_nibbles_16(const uint8_t* qs) {
+  const __m128i q = _mm_loadu_si128(reinterpret_cast<const __m128i*>(qs));
+  const __m256i both = _mm256_set_m128i(_mm_srli_epi16(q, 4), q);
+  return _mm256_and_si256(both, _mm256_set1_epi8(0x0F));
+}
+
+__m256i load256(const void* p) { return _mm256_loadu_si256(static_cast<const __m256i*>(p)); }
+
+// 32 bits (little-endian bytes) -> 32 bytes, 0xFF where the bit is set. Byte j takes bit
+// j % 8 of source byte j / 8.
+__m256i bytes_from_bits(const uint8_t bits[4]) {
+  uint32_t v;
+  __builtin_memcpy(&v, bits, 4);
+  const __m256i spread = _mm256_shuffle_epi8(
+      _mm256_set1_epi32(static_cast<int>(v)),
+      _mm256_setr_epi64x(0x0000000000000000, 0x0101010101010101, 0x0202020202020202, 0x0303030303030303));
+  const __m256i bit = _mm256_set1_epi64x(static_cast<long long>(0x8040201008040201ULL));
+  return _mm256_cmpeq_epi8(_mm256_and_si256(spread, bit), bit);
+}
+
+// The 32-element block dots share one loop: values(b) gives block b's weights as 32 int8
+// (signed) or uint8 (unsigned, for the _1 types whose offset is the separate min term).
+template <bool kSigned, class W, class A, class Values>
+float dot_blocks32(int nb, const W* w, const A* a, Values values) {
+  __m256 acc = _mm256_setzero_ps();
+  for (int b = 0; b < nb; ++b) {
+    const __m256i q = values(b);
+    const __m256i x = load256(a[b].qs);
+    const __m256i p = kSigned ? dot_i8_pairs(q, x) : _mm256_madd_epi16(_mm256_maddubs_epi16(q, x), _mm256_set1_epi16(1));
+    acc = _mm256_fmadd_ps(_mm256_set1_ps(h2f(w[b].d) * h2f(a[b].d)), _mm256_cvtepi32_ps(p), acc);
+  }
+  return hsum(acc);
+}
+
+// The min term of the _1 types: sum_b m_b * s_b (s = d * sum of the block's activations).
+template <class W>
+float min_term(int nb, const W* w, const BlockQ8_1* a) {
+  float s = 0.0f;
+  for (int b = 0; b < nb; ++b) s += h2f(w[b].m) * h2f(a[b].s);
+  return s;
+}
+
+}  // namespace
+
+float dot_f32_f32(int n, const void* wv, const void* av) {
+  const auto* w = static_cast<const float*>(wv);
+  const auto* a = static_cast<const float*>(av);
+  __m256 acc0 = _mm256_setzero_ps(), acc1 = _mm256_setzero_ps();
+  int i = 0;
+  for (; i + 16 <= n; i += 16) {
+    acc0 = _mm256_fmadd_ps(_mm256_loadu_ps(w + i), _mm256_loadu_ps(a + i), acc0);
+    acc1 = _mm256_fmadd_ps(_mm256_loadu_ps(w + i + 8), _mm256_loadu_ps(a + i + 8), acc1);
+  }
+  for (; i + 8 <= n; i += 8) acc0 = _mm256_fmadd_ps(_mm256_loadu_ps(w + i), _mm256_loadu_ps(a + i), acc0);
+  float sum = hsum(_mm256_add_ps(acc0, acc1));
+  for (; i < n; ++i) sum += w[i] * a[i];
+  return sum;
+}
+
+float dot_f16_f32(int n, const void* wv, const void* av) {
+  const auto* w = static_cast<const uint16_t*>(wv);
+  const auto* a = static_cast<const float*>(av);
+  __m256 acc0 = _mm256_setzero_ps(), acc1 = _mm256_setzero_ps();
+  int i = 0;
+  for (; i + 16 <= n; i += 16) {
+    const __m256 w0 = _mm256_cvtph_ps(_mm_loadu_si128(reinterpret_cast<const __m128i*>(w + i)));
+    const __m256 w1 = _mm256_cvtph_ps(_mm_loadu_si128(reinterpret_cast<const __m128i*>(w + i + 8)));
+    acc0 = _mm256_fmadd_ps(w0, _mm256_loadu_ps(a + i), acc0);
+    acc1 = _mm256_fmadd_ps(w1, _mm256_loadu_ps(a + i + 8), acc1);
+  }
+  for (; i + 8 <= n; i += 8) {
+    const __m256 w0 = _mm256_cvtph_ps(_mm_loadu_si128(reinterpret_cast<const __m128i*>(w + i)));
+    acc0 = _mm256_fmadd_ps(w0, _mm256_loadu_ps(a + i), acc0);
+  }
+  float sum = hsum(_mm256_add_ps(acc0, acc1));
+  for (; i < n; ++i) sum += h2f(w[i]) * a[i];
+  return sum;
+}
+
+float dot_bf16_f32(int n, const void* wv, const void* av) {
+  const auto* w = static_cast<const uint16_t*>(wv);
+  const auto* a = static_cast<const float*>(av);
+  __m256 acc = _mm256_setzero_ps();
+  int i = 0;
+  for (; i + 8 <= n; i += 8) {
+    // bf16 is the top half of an f32: widen to 32 bits and shift into place.
+    const __m256i wi = _mm256_cvtepu16_epi32(_mm_loadu_si128(reinterpret_cast<const __m128i*>(w + i)));
+    acc = _mm256_fmadd_ps(_mm256_castsi256_ps(_mm256_slli_epi32(wi, 16)), _mm256_loadu_ps(a + i), acc);
+  }
+  float sum = hsum(acc);
+  for (; i < n; ++i) {
+    const uint32_t bits = static_cast<uint32_t>(w[i]) << 16;
+    float f;
+    __builtin_memcpy(&f, &bits, 4);
+    sum += f * a[i];
+  }
+  return sum;
+}
+
+float dot_q4_0_q8_0(int n, const void* wv, const void* av) {
+  const auto* w = static_cast<const BlockQ4_0*>(wv);
+  return dot_blocks32<true>(n / kQK4_0, w, static_cast<const BlockQ8_0*>(av), [&](int b) {
+    return _mm256_sub_epi8(unpack_nibbles_16(w[b].qs), _mm256_set1_epi8(8));
+  });
+}
+
+float dot_q4_1_q8_1(int n, const void* wv, const void* av) {
+  const auto* w = static_cast<const BlockQ4_1*>(wv);
+  const auto* a = static_cast<const BlockQ8_1*>(av);
+  return dot_blocks32<false>(n / kQK4_1, w, a, [&](int b) { return unpack_nibbles_16(w[b].qs); }) +
+         min_term(n / kQK4_1, w, a);
+}
+
+// q - 16 in [-16, 15]: a clear 5th bit leaves nibble - 16, i.e. the nibble with 0xF0 set.
+float dot_q5_0_q8_0(int n, const void* wv, const void* av) {
+  const auto* w = static_cast<const BlockQ5_0*>(wv);
+  return dot_blocks32<true>(n / kQK5_0, w, static_cast<const BlockQ8_0*>(av), [&](int b) {
+    const __m256i high = bytes_from_bits(w[b].qh);
+    return _mm256_or_si256(unpack_nibbles_16(w[b].qs), _mm256_andnot_si256(high, _mm256_set1_epi8(char(0xF0))));
+  });
+}
+
+float dot_q5_1_q8_1(int n, const void* wv, const void* av) {
+  const auto* w = static_cast<const BlockQ5_1*>(wv);
+  const auto* a = static_cast<const BlockQ8_1*>(av);
+  return dot_blocks32<false>(n / kQK5_1, w, a, [&](int b) {
+           const __m256i high = bytes_from_bits(w[b].qh);
+           return _mm256_or_si256(unpack_nibbles_16(w[b].qs), _mm256_and_si256(high, _mm256_set1_epi8(0x10)));
+         }) +
+         min_term(n / kQK5_1, w, a);
+}
+
+float dot_q8_0_q8_0(int n, const void* wv, const void* av) {
+  const auto* w = static_cast<const BlockQ8_0*>(wv);
+  return dot_blocks32<true>(n / kQK8_0, w, static_cast<const BlockQ8_0*>(av),
+                            [&](int b) { return load256(w[b].qs); });
+}
+
+// x = d * (scale & 15) * q - dmin * (scale >> 4). Bit pair j of byte l in each 128-element
+// half's 32 qs bytes is element 32j + l; int16 lanes 0-7 / 8-15 of one maddubs are the two
+// 16-element sub-blocks of those 32 elements.
+float dot_q2_k_q8_k(int n, const void* wv, const void* av) {
+  const auto* w = static_cast<const BlockQ2_K*>(wv);
+  const auto* a = static_cast<const BlockQ8_K*>(av);
+  const __m256i m2 = _mm256_set1_epi8(0x03);
+  __m256 acc = _mm256_setzero_ps();
+  float mins = 0.0f;
+  for (int b = 0; b < n / kQK_K; ++b) {
+    const uint8_t* sc = w[b].scales;
+    int msum = 0;
+    for (int s = 0; s < 16; ++s) msum += (sc[s] >> 4) * a[b].bsums[s];
+    __m256i isum = _mm256_setzero_si256();
+    for (int h = 0; h < 2; ++h) {
+      const __m256i q = load256(w[b].qs + 32 * h);
+      for (int j = 0; j < 4; ++j) {
+        const __m256i v = _mm256_and_si256(_mm256_srli_epi16(q, 2 * j), m2);
+        const __m256i p = _mm256_maddubs_epi16(v, load256(a[b].qs + 128 * h + 32 * j));
+        const int s = 8 * h + 2 * j;
+        const __m256i scv = _mm256_set_m128i(_mm_set1_epi16(sc[s + 1] & 0xF), _mm_set1_epi16(sc[s] & 0xF));
+        isum = _mm256_add_epi32(isum, _mm256_madd_epi16(p, scv));
+      }
+    }
+    acc = _mm256_fmadd_ps(_mm256_set1_ps(a[b].d * h2f(w[b].d)), _mm256_cvtepi32_ps(isum), acc);
+    mins += a[b].d * h2f(w[b].dmin) * static_cast<float>(msum);
+  }
+  return hsum(acc) - mins;
+}
+
+// x = d * (scale - 32) * (q2 + 4 * hbit - 4): the same 2-bit order as Q2_K, with the high
+// bit of element 32j + l of half h at bit 4h + j of hmask[l].
+float dot_q3_k_q8_k(int n, const void* wv, const void* av) {
+  const auto* w = static_cast<const BlockQ3_K*>(wv);
+  const auto* a = static_cast<const BlockQ8_K*>(av);
+  const __m256i m2 = _mm256_set1_epi8(0x03);
+  const __m256i one = _mm256_set1_epi8(1);
+  const __m256i four = _mm256_set1_epi8(4);
+  __m256 acc = _mm256_setzero_ps();
+  for (int b = 0; b < n / kQK_K; ++b) {
+    int8_t sc[16];
+    unpack_scales_q3_k(w[b].scales, sc);
+    const __m256i hm = load256(w[b].hmask);
+    __m256i isum = _mm256_setzero_si256();
+    for (int h = 0; h < 2; ++h) {
+      const __m256i q = load256(w[b].qs + 32 * h);
+      for (int j = 0; j < 4; ++j) {
+        // unsigned 0..7 = q2 + 4 * hbit; 16-bit shifts are safe as only bit 0 of each byte is kept
+        const __m256i hb = _mm256_and_si256(_mm256_srli_epi16(hm, 4 * h + j), one);
+        const __m256i u = _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(q, 2 * j), m2), _mm256_slli_epi16(hb, 2));
+        const __m256i x = load256(a[b].qs + 128 * h + 32 * j);
+        const __m256i p = _mm256_sub_epi16(_mm256_maddubs_epi16(u, x), _mm256_maddubs_epi16(four, x));
+        const int s = 8 * h + 2 * j;
+        const __m256i scv = _mm256_set_m128i(_mm_set1_epi16(sc[s + 1]), _mm_set1_epi16(sc[s]));
+        isum = _mm256_add_epi32(isum, _mm256_madd_epi16(p, scv));
+      }
+    }
+    acc = _mm256_fmadd_ps(_mm256_set1_ps(a[b].d * h2f(w[b].d)), _mm256_cvtepi32_ps(isum), acc);
+  }
+  return hsum(acc);
+}
+
+float dot_q4_k_q8_k(int n, const void* wv, const void* av) {
+  const auto* w = static_cast<const BlockQ4_K*>(wv);
+  const auto* a = static_cast<const BlockQ8_K*>(av);
+  const __m256i m4 = _mm256_set1_epi8(0x0F);
+  __m256 acc = _mm256_setzero_ps();
+  float mins = 0.0f;
+  for (int b = 0; b < n / kQK_K; ++b) {
+    uint8_t sc[8], mn[8];
+    unpack_scales_k4(w[b].scales, sc, mn);
+    int msum = 0;
+    for (int j = 0; j < 8; ++j) msum += mn[j] * (a[b].bsums[2 * j] + a[b].bsums[2 * j + 1]);
+    __m256i isum = _mm256_setzero_si256();
+    for (int i = 0; i < 4; ++i) {  // 64 elements: sub-blocks 2i (low nibbles), 2i+1 (high)
+      const __m256i q = load256(w[b].qs + 32 * i);
+      const __m256i lo = _mm256_and_si256(q, m4);
+      const __m256i hi = _mm256_and_si256(_mm256_srli_epi16(q, 4), m4);
+      const __m256i plo = _mm256_maddubs_epi16(lo, load256(a[b].qs + 64 * i));
+      const __m256i phi = _mm256_maddubs_epi16(hi, load256(a[b].qs + 64 * i + 32));
+      isum = _mm256_add_epi32(isum, _mm256_madd_epi16(plo, _mm256_set1_epi16(sc[2 * i])));
+      isum = _mm256_add_epi32(isum, _mm256_madd_epi16(phi, _mm256_set1_epi16(sc[2 * i + 1])));
+    }
+    acc = _mm256_fmadd_ps(_mm256_set1_ps(a[b].d * h2f(w[b].d)), _mm256_cvtepi32_ps(isum), acc);
+    mins += a[b].d * h2f(w[b].dmin) * static_cast<float>(msum);
+  }
+  return hsum(acc) - mins;
+}
+
+// As Q4_K; the 5th bit of element l of sub-block j is bit j of qh[l].
+float dot_q5_k_q8_k(int n, const void* wv, const void* av) {
+  const auto* w = static_cast<const BlockQ5_K*>(wv);
+  const auto* a = static_cast<const BlockQ8_K*>(av);
+  const __m256i m4 = _mm256_set1_epi8(0x0F);
+  const __m256i one = _mm256_set1_epi8(1);
+  __m256 acc = _mm256_setzero_ps();
+  float mins = 0.0f;
+  for (int b = 0; b < n / kQK_K; ++b) {
+    uint8_t sc[8], mn[8];
+    unpack_scales_k4(w[b].scales, sc, mn);
+    int msum = 0;
+    for (int j = 0; j < 8; ++j) msum += mn[j] * (a[b].bsums[2 * j] + a[b].bsums[2 * j + 1]);
+    const __m256i qh = load256(w[b].qh);
+    __m256i isum = _mm256_setzero_si256();
+    for (int i = 0; i < 4; ++i) {
+      const __m256i q = load256(w[b].qs + 32 * i);
+      // 16-bit shifts are safe: only bit 0 of each byte is kept before moving it to bit 4
+      const __m256i hlo = _mm256_slli_epi16(_mm256_and_si256(_mm256_srli_epi16(qh, 2 * i), one), 4);
+      const __m256i hhi = _mm256_slli_epi16(_mm256_and_si256(_mm256_srli_epi16(qh, 2 * i + 1), one), 4);
+      const __m256i lo = _mm256_or_si256(_mm256_and_si256(q, m4), hlo);
+      const __m256i hi = _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(q, 4), m4), hhi);
+      const __m256i plo = _mm256_maddubs_epi16(lo, load256(a[b].qs + 64 * i));
+      const __m256i phi = _mm256_maddubs_epi16(hi, load256(a[b].qs + 64 * i + 32));
+      isum = _mm256_add_epi32(isum, _mm256_madd_epi16(plo, _mm256_set1_epi16(sc[2 * i])));
+      isum = _mm256_add_epi32(isum, _mm256_madd_epi16(phi, _mm256_set1_epi16(sc[2 * i + 1])));
+    }
+    acc = _mm256_fmadd_ps(_mm256_set1_ps(a[b].d * h2f(w[b].d)), _mm256_cvtepi32_ps(isum), acc);
+    mins += a[b].d * h2f(w[b].dmin) * static_cast<float>(msum);
+  }
+  return hsum(acc) - mins;
+}
+
+float dot_q6_k_q8_k(int n, const void* wv, const void* av) {
+  const auto* w = static_cast<const BlockQ6_K*>(wv);
+  const auto* a = static_cast<const BlockQ8_K*>(av);
+  const __m256i m4 = _mm256_set1_epi8(0x0F);
+  const __m256i m2 = _mm256_set1_epi8(0x03);
+  const __m256i k32 = _mm256_set1_epi8(32);
+  __m256 acc = _mm256_setzero_ps();
+  for (int b = 0; b < n / kQK_K; ++b) {
+    __m256i isum = _mm256_setzero_si256();
+    for (int h = 0; h < 2; ++h) {
+      const __m256i ql0 = load256(w[b].ql + 64 * h);
+      const __m256i ql1 = load256(w[b].ql + 64 * h + 32);
+      const __m256i qh = load256(w[b].qh + 32 * h);
+      // q[k] = elements 32k..32k+31 of this half, unsigned 6-bit
+      __m256i q[4];
+      q[0] = _mm256_or_si256(_mm256_and_si256(ql0, m4), _mm256_slli_epi16(_mm256_and_si256(qh, m2), 4));
+      q[1] = _mm256_or_si256(_mm256_and_si256(ql1, m4),
+                             _mm256_slli_epi16(_mm256_and_si256(_mm256_srli_epi16(qh, 2), m2), 4));
+      q[2] = _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(ql0, 4), m4),
+                             _mm256_slli_epi16(_mm256_and_si256(_mm256_srli_epi16(qh, 4), m2), 4));
+      q[3] = _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(ql1, 4), m4),
+                             _mm256_slli_epi16(_mm256_and_si256(_mm256_srli_epi16(qh, 6), m2), 4));
+      for (int k = 0; k < 4; ++k) {
+        const __m256i x = load256(a[b].qs + 128 * h + 32 * k);
+        // (q - 32) * x, as q*x - 32*x (maddubs needs the unsigned operand first)
+        const __m256i p = _mm256_sub_epi16(_mm256_maddubs_epi16(q[k], x), _mm256_maddubs_epi16(k32, x));
+        // int16 lanes 0-7 are elements 0-15 (one scale), lanes 8-15 elements 16-31 (next)
+        const int s = 8 * h + 2 * k;
+        const __m256i scv = _mm256_set_m128i(_mm_set1_epi16(w[b].scales[s + 1]), _mm_set1_epi16(w[b].scales[s]));
+        isum = _mm256_add_epi32(isum, _mm256_madd_epi16(p, scv));
+      }
+    }
+    acc = _mm256_fmadd_ps(_mm256_set1_ps(a[b].d * h2f(w[b].d)), _mm256_cvtepi32_ps(isum), acc);
+  }
+  return hsum(acc);
+}
+
+}  // namespace nexus::avx2

@@ -1,0 +1,284 @@
+// AVX-512 (F/BW/VL/DQ) + VNNI dots. Integer blocks use vpdpbusd: u8 x s8 products summed in
+// groups of 4 straight into int32 lanes, no int16 saturation. Two 32-element blocks share
+// one 512-bit register; a trailing odd block uses the 256-bit form.
+//
+// Only intrinsics and plain C here: inline functions from shared headers would be compiled
+// with these flags and could be picked by the linker for scalar callers.
+// GCC 12 reports the deliberately undefined upper halves of _mm512_cast* as uninitialized.
+#pragma GCC diagnostic ignored "-Wuninitialized"
+#pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
+#include <immintrin.h>
+
+#include <cstdint>
+
+#include "kernels/dot_kernels.h"
+#include "kernels/kquant_scales.h"
+#include "tensor/blocks.h"
+
+namespace nexus::avx512 {
+namespace {
+
+float hsum256(__m256 v) {
+  __m128 s = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
+  s = _mm_add_ps(s, _mm_movehl_ps(s, s));
+  s = _mm_add_ss(s, _mm_movehdup_ps(s));
+  return _mm_cvtss_f32(s);
+}
+
+float h2f(fp16_t h) { return _cvtsh_ss(h); }
+
+__m256i load256(const void* p) { return _mm256_loadu_si256(static_cast<const __m256i*>(p)); }
+__m512i load512(const void* p) { return _mm512_loadu_si512(p); }
+
+__m512i join(__m256i lo, __m256i hi) { return _mm512_inserti64x4(_mm512_castsi256_si512(lo), hi, 1); }
+
+// 16 floats: s0 in lanes 0-7 (first block), s1 in lanes 8-15 (second block).
+__m512 scales2(float s0, float s1) {
+  return _mm512_insertf32x8(_mm512_castps256_ps512(_mm256_set1_ps(s0)), _mm256_set1_ps(s1), 1);
+}
+
+// Signed int8 w times signed int8 a (a in [-127, 127]), groups of 4 summed into int32.
+// vpdpbusd wants the first operand unsigned: use |w| and move w's sign onto a.
+__m512i dot_i8(__m512i w, __m512i a) {
+  const __m512i neg_a = _mm512_mask_sub_epi8(a, _mm512_movepi8_mask(w), _mm512_setzero_si512(), a);
+  return _mm512_dpbusd_epi32(_mm512_setzero_si512(), _mm512_abs_epi8(w), neg_a);
+}
+__m256i dot_i8(__m256i w, __m256i a) {
+  return _mm256_dpbusd_epi32(_mm256_setzero_si256(), _mm256_sign_epi8(w, w), _mm256_sign_epi8(a, w));
+}
+
+}  // namespace
+
+float dot_f32_f32(int n, const void* wv, const void* av) {
+  const auto* w = static_cast<const float*>(wv);
+  const auto* a = static_cast<const float*>(av);
+  __m512 acc0 = _mm512_setzero_ps(), acc1 = _mm512_setzero_ps();
+  int i = 0;
+  for (; i + 32 <= n; i += 32) {
+    acc0 = _mm512_fmadd_ps(_mm512_loadu_ps(w + i), _mm512_loadu_ps(a + i), acc0);
+    acc1 = _mm512_fmadd_ps(_mm512_loadu_ps(w + i + 16), _mm512_loadu_ps(a + i + 16), acc1);
+  }
+  if (i < n) {  // masked tail, up to 31 elements
+    const int r = n - i;
+    const __mmask16 k0 = static_cast<__mmask16>(r >= 16 ? 0xFFFF : (1u << r) - 1);
+    const __mmask16 k1 = static_cast<__mmask16>(r <= 16 ? 0 : (1u << (r - 16)) - 1);
+    acc0 = _mm512_fmadd_ps(_mm512_maskz_loadu_ps(k0, w + i), _mm512_maskz_loadu_ps(k0, a + i), acc0);
+    acc1 = _mm512_fmadd_ps(_mm512_maskz_loadu_ps(k1, w + i + 16), _mm512_maskz_loadu_ps(k1, a + i + 16), acc1);
+  }
+  return _mm512_reduce_add_ps(_mm512_add_ps(acc0, acc1));
+}
+
+float dot_f16_f32(int n, const void* wv, const void* av) {
+  const auto* w = static_cast<const uint16_t*>(wv);
+  const auto* a = static_cast<const float*>(av);
+  __m512 acc0 = _mm512_setzero_ps(), acc1 = _mm512_setzero_ps();
+  int i = 0;
+  for (; i + 32 <= n; i += 32) {
+    acc0 = _mm512_fmadd_ps(_mm512_cvtph_ps(load256(w + i)), _mm512_loadu_ps(a + i), acc0);
+    acc1 = _mm512_fmadd_ps(_mm512_cvtph_ps(load256(w + i + 16)), _mm512_loadu_ps(a + i + 16), acc1);
+  }
+  for (; i < n; i += 16) {
+    const int r = n - i;
+    const __mmask16 k = static_cast<__mmask16>(r >= 16 ? 0xFFFF : (1u << r) - 1);
+    const __m512 wf = _mm512_cvtph_ps(_mm256_maskz_loadu_epi16(k, w + i));
+    acc0 = _mm512_fmadd_ps(wf, _mm512_maskz_loadu_ps(k, a + i), acc0);
+  }
+  return _mm512_reduce_add_ps(_mm512_add_ps(acc0, acc1));
+}
+
+float dot_bf16_f32(int n, const void* wv, const void* av) {
+  const auto* w = static_cast<const uint16_t*>(wv);
+  const auto* a = static_cast<const float*>(av);
+  __m512 acc = _mm512_setzero_ps();
+  for (int i = 0; i < n; i += 16) {
+    const int r = n - i;
+    const __mmask16 k = static_cast<__mmask16>(r >= 16 ? 0xFFFF : (1u << r) - 1);
+    // bf16 is the top half of an f32: widen to 32 bits and shift into place.
+    const __m512i wi = _mm512_cvtepu16_epi32(_mm256_maskz_loadu_epi16(k, w + i));
+    acc = _mm512_fmadd_ps(_mm512_castsi512_ps(_mm512_slli_epi32(wi, 16)), _mm512_maskz_loadu_ps(k, a + i), acc);
+  }
+  return _mm512_reduce_add_ps(acc);
+}
+
+namespace {
+
+// The 32-element block dots share one loop: values(b) gives block b's weights as 32 int8
+// (signed) or uint8 (unsigned, for the _1 types whose offset is the separate min term).
+// Blocks go two to a 512-bit register; an odd last block uses the 256-bit form.
+template <bool kSigned, class W, class A, class Values>
+float dot_blocks32(int nb, const W* w, const A* a, Values values) {
+  __m512 acc = _mm512_setzero_ps();
+  int b = 0;
+  for (; b + 2 <= nb; b += 2) {
+    const __m512i q = join(values(b), values(b + 1));
+    const __m512i x = join(load256(a[b].qs), load256(a[b + 1].qs));
+    const __m512i p = kSigned ? dot_i8(q, x) : _mm512_dpbusd_epi32(_mm512_setzero_si512(), q, x);
+    const __m512 s = scales2(h2f(w[b].d) * h2f(a[b].d), h2f(w[b + 1].d) * h2f(a[b + 1].d));
+    acc = _mm512_fmadd_ps(s, _mm512_cvtepi32_ps(p), acc);
+  }
+  float sum = _mm512_reduce_add_ps(acc);
+  if (b < nb) {
+    const __m256i q = values(b), x = load256(a[b].qs);
+    const __m256i p = kSigned ? dot_i8(q, x) : _mm256_dpbusd_epi32(_mm256_setzero_si256(), q, x);
+    sum += h2f(w[b].d) * h2f(a[b].d) * hsum256(_mm256_cvtepi32_ps(p));
+  }
+  return sum;
+}
+
+// The min term of the _1 types: sum_b m_b * s_b (s = d * sum of the block's activations).
+template <class W>
+float min_term(int nb, const W* w, const BlockQ8_1* a) {
+  float s = 0.0f;
+  for (int b = 0; b < nb; ++b) s += h2f(w[b].m) * h2f(a[b].s);
+  return s;
+}
+
+// 32 unsigned nibbles of a 32-element block (low nibbles = elements 0-15, high = 16-31).
+__m256i nibbles(const uint8_t* qs) {
+  const __m128i q = _mm_loadu_si128(reinterpret_cast<const __m128i*>(qs));
+  return _mm256_and_si256(_mm256_set_m128i(_mm_srli_epi16(q, 4), q), _mm256_set1_epi8(0x0F));
+}
+
+// 5th bits: bit j of qh -> 0xFF in byte j.
+__m256i high_bits(const uint8_t qh[4]) {
+  uint32_t v;
+  __builtin_memcpy(&v, qh, 4);
+  return _mm256_movm_epi8(v);
+}
+
+}  // namespace
+
+float dot_q4_0_q8_0(int n, const void* wv, const void* av) {
+  const auto* w = static_cast<const BlockQ4_0*>(wv);
+  return dot_blocks32<true>(n / kQK4_0, w, static_cast<const BlockQ8_0*>(av),
+                            [&](int b) { return _mm256_sub_epi8(nibbles(w[b].qs), _mm256_set1_epi8(8)); });
+}
+
+float dot_q4_1_q8_1(int n, const void* wv, const void* av) {
+  const auto* w = static_cast<const BlockQ4_1*>(wv);
+  const auto* a = static_cast<const BlockQ8_1*>(av);
+  return dot_blocks32<false>(n / kQK4_1, w, a, [&](int b) { return nibbles(w[b].qs); }) + min_term(n / kQK4_1, w, a);
+}
+
+// q - 16 in [-16, 15]: a clear 5th bit leaves nibble - 16, i.e. the nibble with 0xF0 set.
+float dot_q5_0_q8_0(int n, const void* wv, const void* av) {
+  const auto* w = static_cast<const BlockQ5_0*>(wv);
+  return dot_blocks32<true>(n / kQK5_0, w, static_cast<const BlockQ8_0*>(av), [&](int b) {
+    return _mm256_or_si256(nibbles(w[b].qs), _mm256_andnot_si256(high_bits(w[b].qh), _mm256_set1_epi8(char(0xF0))));
+  });
+}
+
+float dot_q5_1_q8_1(int n, const void* wv, const void* av) {
+  const auto* w = static_cast<const BlockQ5_1*>(wv);
+  const auto* a = static_cast<const BlockQ8_1*>(av);
+  return dot_blocks32<false>(n / kQK5_1, w, a, [&](int b) {
+           return _mm256_or_si256(nibbles(w[b].qs), _mm256_and_si256(high_bits(w[b].qh), _mm256_set1_epi8(0x10)));
+         }) +
+         min_term(n / kQK5_1, w, a);
+}
+
+float dot_q8_0_q8_0(int n, const void* wv, const void* av) {
+  const auto* w = static_cast<const BlockQ8_0*>(wv);
+  return dot_blocks32<true>(n / kQK8_0, w, static_cast<const BlockQ8_0*>(av), [&](int b) { return load256(w[b].qs); });
+}
+
+float dot_q4_k_q8_k(int n, const void* wv, const void* av) {
+  const auto* w = static_cast<const BlockQ4_K*>(wv);
+  const auto* a = static_cast<const BlockQ8_K*>(av);
+  const __m256i m4 = _mm256_set1_epi8(0x0F);
+  __m512 acc = _mm512_setzero_ps();
+  float mins = 0.0f;
+  for (int b = 0; b < n / kQK_K; ++b) {
+    uint8_t sc[8], mn[8];
+    unpack_scales_k4(w[b].scales, sc, mn);
+    int msum = 0;
+    for (int j = 0; j < 8; ++j) msum += mn[j] * (a[b].bsums[2 * j] + a[b].bsums[2 * j + 1]);
+    __m512i isum = _mm512_setzero_si512();
+    for (int i = 0; i < 4; ++i) {
+      // 64 elements: sub-block 2i (low nibbles) in int32 lanes 0-7, 2i+1 (high) in 8-15,
+      // matching 64 contiguous activations.
+      const __m256i q = load256(w[b].qs + 32 * i);
+      const __m512i qq = join(_mm256_and_si256(q, m4), _mm256_and_si256(_mm256_srli_epi16(q, 4), m4));
+      const __m512i p = _mm512_dpbusd_epi32(_mm512_setzero_si512(), qq, load512(a[b].qs + 64 * i));
+      const __m512i s = join(_mm256_set1_epi32(sc[2 * i]), _mm256_set1_epi32(sc[2 * i + 1]));
+      isum = _mm512_add_epi32(isum, _mm512_mullo_epi32(p, s));
+    }
+    acc = _mm512_fmadd_ps(_mm512_set1_ps(a[b].d * h2f(w[b].d)), _mm512_cvtepi32_ps(isum), acc);
+    mins += a[b].d * h2f(w[b].dmin) * static_cast<float>(msum);
+  }
+  return _mm512_reduce_add_ps(acc) - mins;
+}
+
+// As Q4_K; the 5th bit of element l of sub-block j is bit j of qh[l].
+float dot_q5_k_q8_k(int n, const void* wv, const void* av) {
+  const auto* w = static_cast<const BlockQ5_K*>(wv);
+  const auto* a = static_cast<const BlockQ8_K*>(av);
+  const __m256i m4 = _mm256_set1_epi8(0x0F);
+  const __m256i one = _mm256_set1_epi8(1);
+  __m512 acc = _mm512_setzero_ps();
+  float mins = 0.0f;
+  for (int b = 0; b < n / kQK_K; ++b) {
+    uint8_t sc[8], mn[8];
+    unpack_scales_k4(w[b].scales, sc, mn);
+    int msum = 0;
+    for (int j = 0; j < 8; ++j) msum += mn[j] * (a[b].bsums[2 * j] + a[b].bsums[2 * j + 1]);
+    const __m256i qh = load256(w[b].qh);
+    __m512i isum = _mm512_setzero_si512();
+    for (int i = 0; i < 4; ++i) {
+      const __m256i q = load256(w[b].qs + 32 * i);
+      // 16-bit shifts are safe: only bit 0 of each byte is kept before moving it to bit 4
+      const __m256i hlo = _mm256_slli_epi16(_mm256_and_si256(_mm256_srli_epi16(qh, 2 * i), one), 4);
+      const __m256i hhi = _mm256_slli_epi16(_mm256_and_si256(_mm256_srli_epi16(qh, 2 * i + 1), one), 4);
+      const __m512i qq = join(_mm256_or_si256(_mm256_and_si256(q, m4), hlo),
+                              _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(q, 4), m4), hhi));
+      const __m512i p = _mm512_dpbusd_epi32(_mm512_setzero_si512(), qq, load512(a[b].qs + 64 * i));
+      const __m512i s = join(_mm256_set1_epi32(sc[2 * i]), _mm256_set1_epi32(sc[2 * i + 1]));
+      isum = _mm512_add_epi32(isum, _mm512_mullo_epi32(p, s));
+    }
+    acc = _mm512_fmadd_ps(_mm512_set1_ps(a[b].d * h2f(w[b].d)), _mm512_cvtepi32_ps(isum), acc);
+    mins += a[b].d * h2f(w[b].dmin) * static_cast<float>(msum);
+  }
+  return _mm512_reduce_add_ps(acc) - mins;
+}
+
+float dot_q6_k_q8_k(int n, const void* wv, const void* av) {
+  const auto* w = static_cast<const BlockQ6_K*>(wv);
+  const auto* a = static_cast<const BlockQ8_K*>(av);
+  const __m256i m4 = _mm256_set1_epi8(0x0F);
+  const __m256i m2 = _mm256_set1_epi8(0x03);
+  // int32 lane i of a 64-element product covers elements 4i..4i+3, i.e. 16-element
+  // sub-block i/4: replicate each scale byte 4 times.
+  const __m128i rep4 = _mm_setr_epi8(0, 0, 0, 0, 1, 1, 1, 1, 2, 2, 2, 2, 3, 3, 3, 3);
+  float sum = 0.0f;
+  for (int b = 0; b < n / kQK_K; ++b) {
+    const __m128i sc = _mm_loadu_si128(reinterpret_cast<const __m128i*>(w[b].scales));
+    // The -32 offset of q, folded into one correction: 32 * sum_s scale_s * bsum_s.
+    int corr = 0;
+    for (int s = 0; s < 16; ++s) corr += w[b].scales[s] * a[b].bsums[s];
+    __m512i isum = _mm512_setzero_si512();
+    for (int h = 0; h < 2; ++h) {
+      const __m256i ql0 = load256(w[b].ql + 64 * h);
+      const __m256i ql1 = load256(w[b].ql + 64 * h + 32);
+      const __m256i qh = load256(w[b].qh + 32 * h);
+      const __m256i q0 = _mm256_or_si256(_mm256_and_si256(ql0, m4), _mm256_slli_epi16(_mm256_and_si256(qh, m2), 4));
+      const __m256i q1 = _mm256_or_si256(_mm256_and_si256(ql1, m4),
+                                         _mm256_slli_epi16(_mm256_and_si256(_mm256_srli_epi16(qh, 2), m2), 4));
+      const __m256i q2 = _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(ql0, 4), m4),
+                                         _mm256_slli_epi16(_mm256_and_si256(_mm256_srli_epi16(qh, 4), m2), 4));
+      const __m256i q3 = _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(ql1, 4), m4),
+                                         _mm256_slli_epi16(_mm256_and_si256(_mm256_srli_epi16(qh, 6), m2), 4));
+      const __m512i pa = _mm512_dpbusd_epi32(_mm512_setzero_si512(), join(q0, q1), load512(a[b].qs + 128 * h));
+      const __m512i pb = _mm512_dpbusd_epi32(_mm512_setzero_si512(), join(q2, q3), load512(a[b].qs + 128 * h + 64));
+      const __m128i ia = _mm_add_epi8(rep4, _mm_set1_epi8(static_cast<char>(8 * h)));
+      const __m128i ib = _mm_add_epi8(rep4, _mm_set1_epi8(static_cast<char>(8 * h + 4)));
+      const __m512i sa = _mm512_cvtepi8_epi32(_mm_shuffle_epi8(sc, ia));
+      const __m512i sb = _mm512_cvtepi8_epi32(_mm_shuffle_epi8(sc, ib));
+      isum = _mm512_add_epi32(isum, _mm512_add_epi32(_mm512_mullo_epi32(pa, sa), _mm512_mullo_epi32(pb, sb)));
+    }
+    const int total = _mm512_reduce_add_epi32(isum) - 32 * corr;
+    sum += a[b].d * h2f(w[b].d) * static_cast<float>(total);
+  }
+  return sum;
+}
+
+}  // namespace nexus::avx512

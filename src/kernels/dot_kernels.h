@@ -1,0 +1,58 @@
+// Per-instruction-set dot products, declared in one place; kernel_table.cc picks among them.
+// Names state operand types: dot_<weight>_<activation>. Each namespace lives in its own file
+// (dot_scalar.cc, dot_k_scalar.cc, dot_avx2.cc, dot_avx512.cc). The scalar set is complete
+// and is the reference the SIMD sets are tested against.
+#pragma once
+
+namespace nexus {
+
+namespace scalar {
+float dot_f32_f32(int n, const void* w, const void* a);
+float dot_f16_f32(int n, const void* w, const void* a);
+float dot_bf16_f32(int n, const void* w, const void* a);
+float dot_q4_0_q8_0(int n, const void* w, const void* a);
+float dot_q4_1_q8_1(int n, const void* w, const void* a);
+float dot_q5_0_q8_0(int n, const void* w, const void* a);
+float dot_q5_1_q8_1(int n, const void* w, const void* a);
+float dot_q8_0_q8_0(int n, const void* w, const void* a);
+float dot_q2_k_q8_k(int n, const void* w, const void* a);
+float dot_q3_k_q8_k(int n, const void* w, const void* a);
+float dot_q4_k_q8_k(int n, const void* w, const void* a);
+float dot_q5_k_q8_k(int n, const void* w, const void* a);
+float dot_q6_k_q8_k(int n, const void* w, const void* a);
+}  // namespace scalar
+
+// AVX2 + FMA + F16C (maddubs / madd integer dots).
+namespace avx2 {
+float dot_f32_f32(int n, const void* w, const void* a);
+float dot_f16_f32(int n, const void* w, const void* a);
+float dot_bf16_f32(int n, const void* w, const void* a);
+float dot_q4_0_q8_0(int n, const void* w, const void* a);
+float dot_q4_1_q8_1(int n, const void* w, const void* a);
+float dot_q5_0_q8_0(int n, const void* w, const void* a);
+float dot_q5_1_q8_1(int n, const void* w, const void* a);
+float dot_q8_0_q8_0(int n, const void* w, const void* a);
+float dot_q2_k_q8_k(int n, const void* w, const void* a);
+float dot_q3_k_q8_k(int n, const void* w, const void* a);
+float dot_q4_k_q8_k(int n, const void* w, const void* a);
+float dot_q5_k_q8_k(int n, const void* w, const void* a);
+float dot_q6_k_q8_k(int n, const void* w, const void* a);
+}  // namespace avx2
+
+// AVX-512 F/BW/VL/DQ + VNNI (vpdpbusd integer dots). Types missing here (Q2_K, Q3_K)
+// keep their AVX2 dots at this level.
+namespace avx512 {
+float dot_f32_f32(int n, const void* w, const void* a);
+float dot_f16_f32(int n, const void* w, const void* a);
+float dot_bf16_f32(int n, const void* w, const void* a);
+float dot_q4_0_q8_0(int n, const void* w, const void* a);
+float dot_q4_1_q8_1(int n, const void* w, const void* a);
+float dot_q5_0_q8_0(int n, const void* w, const void* a);
+float dot_q5_1_q8_1(int n, const void* w, const void* a);
+float dot_q8_0_q8_0(int n, const void* w, const void* a);
+float dot_q4_k_q8_k(int n, const void* w, const void* a);
+float dot_q5_k_q8_k(int n, const void* w, const void* a);
+float dot_q6_k_q8_k(int n, const void* w, const void* a);
+}  // namespace avx512
+
+}  // namespace nexus

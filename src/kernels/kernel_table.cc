@@ -1,0 +1,77 @@
+#include "kernels/kernel_table.h"
+
+#include "kernels/dot_kernels.h"
+#include "kernels/quantize_act.h"
+#include "nexus/result.h"
+
+namespace nexus {
+
+KernelTable::KernelTable(SimdLevel level) : level_(level) {
+  auto set = [&](DType w, DType act, QuantizeActFn q, DotFn dot) {
+    kernels_[static_cast<int>(w)] = DotKernel{act, q, dot};
+  };
+  // Scalar: every supported weight type.
+  set(DType::F32, DType::F32, copy_act_f32, scalar::dot_f32_f32);
+  set(DType::F16, DType::F32, copy_act_f32, scalar::dot_f16_f32);
+  set(DType::BF16, DType::F32, copy_act_f32, scalar::dot_bf16_f32);
+  set(DType::Q4_0, DType::Q8_0, quantize_act_q8_0, scalar::dot_q4_0_q8_0);
+  set(DType::Q4_1, DType::Q8_1, quantize_act_q8_1, scalar::dot_q4_1_q8_1);
+  set(DType::Q5_0, DType::Q8_0, quantize_act_q8_0, scalar::dot_q5_0_q8_0);
+  set(DType::Q5_1, DType::Q8_1, quantize_act_q8_1, scalar::dot_q5_1_q8_1);
+  set(DType::Q8_0, DType::Q8_0, quantize_act_q8_0, scalar::dot_q8_0_q8_0);
+  set(DType::Q2_K, DType::Q8_K, quantize_act_q8_k, scalar::dot_q2_k_q8_k);
+  set(DType::Q3_K, DType::Q8_K, quantize_act_q8_k, scalar::dot_q3_k_q8_k);
+  set(DType::Q4_K, DType::Q8_K, quantize_act_q8_k, scalar::dot_q4_k_q8_k);
+  set(DType::Q5_K, DType::Q8_K, quantize_act_q8_k, scalar::dot_q5_k_q8_k);
+  set(DType::Q6_K, DType::Q8_K, quantize_act_q8_k, scalar::dot_q6_k_q8_k);
+
+  // Higher levels replace the dots they have; activation formats stay the same, so a
+  // type without a SIMD dot keeps its scalar one.
+  auto set_dot = [&](DType w, DotFn dot) { kernels_[static_cast<int>(w)].dot = dot; };
+  if (level >= SimdLevel::kAvx2) {
+    set_dot(DType::F32, avx2::dot_f32_f32);
+    set_dot(DType::F16, avx2::dot_f16_f32);
+    set_dot(DType::BF16, avx2::dot_bf16_f32);
+    set_dot(DType::Q4_0, avx2::dot_q4_0_q8_0);
+    set_dot(DType::Q4_1, avx2::dot_q4_1_q8_1);
+    set_dot(DType::Q5_0, avx2::dot_q5_0_q8_0);
+    set_dot(DType::Q5_1, avx2::dot_q5_1_q8_1);
+    set_dot(DType::Q8_0, avx2::dot_q8_0_q8_0);
+    set_dot(DType::Q2_K, avx2::dot_q2_k_q8_k);
+    set_dot(DType::Q3_K, avx2::dot_q3_k_q8_k);
+    set_dot(DType::Q4_K, avx2::dot_q4_k_q8_k);
+    set_dot(DType::Q5_K, avx2::dot_q5_k_q8_k);
+    set_dot(DType::Q6_K, avx2::dot_q6_k_q8_k);
+  }
+  if (level >= SimdLevel::kAvx512) {
+    set_dot(DType::F32, avx512::dot_f32_f32);
+    set_dot(DType::F16, avx512::dot_f16_f32);
+    set_dot(DType::BF16, avx512::dot_bf16_f32);
+    set_dot(DType::Q4_0, avx512::dot_q4_0_q8_0);
+    set_dot(DType::Q4_1, avx512::dot_q4_1_q8_1);
+    set_dot(DType::Q5_0, avx512::dot_q5_0_q8_0);
+    set_dot(DType::Q5_1, avx512::dot_q5_1_q8_1);
+    set_dot(DType::Q8_0, avx512::dot_q8_0_q8_0);
+    set_dot(DType::Q4_K, avx512::dot_q4_k_q8_k);
+    set_dot(DType::Q5_K, avx512::dot_q5_k_q8_k);
+    set_dot(DType::Q6_K, avx512::dot_q6_k_q8_k);
+  }
+}
+
+const DotKernel& KernelTable::entry(DType w) const {
+  static const DotKernel kNone{};
+  const auto id = static_cast<uint32_t>(w);
+  return id < kNumDTypeIds ? kernels_[id] : kNone;
+}
+
+const KernelTable& kernels_for(SimdLevel level) {
+  static const KernelTable tables[kNumSimdLevels] = {KernelTable(SimdLevel::kScalar), KernelTable(SimdLevel::kAvx2),
+                                                     KernelTable(SimdLevel::kAvx512)};
+  const SimdLevel hw = max_simd_level(cpu_features());
+  const int i = static_cast<int>(level) < static_cast<int>(hw) ? static_cast<int>(level) : static_cast<int>(hw);
+  return tables[i];
+}
+
+const KernelTable& kernels() { return kernels_for(simd_level()); }
+
+}  // namespace nexus

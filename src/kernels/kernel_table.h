@@ -1,0 +1,51 @@
+// The dot-product kernel table (STYLE.md #6): for each weight type, the activation format
+// its dot product consumes, the function that converts a float activation row into that
+// format, and the dot product itself, picked once at start-up from the CPU's SIMD level.
+//
+// Adding an instruction set = one dot_<isa>.cc file + a few lines in kernel_table.cc;
+// kernel bodies never contain #if ladders.
+#pragma once
+
+#include "runtime/cpu_features.h"
+#include "tensor/dtype.h"
+
+namespace nexus {
+
+// Dot product of one weight row with one activation row, both n elements long (n a
+// multiple of the weight type's block size). w_row is in the weight's storage type,
+// act_row in DotKernel::act_type.
+using DotFn = float (*)(int n, const void* w_row, const void* act_row);
+
+// Converts n floats into row_bytes(act_type, n) bytes of activation format.
+using QuantizeActFn = void (*)(int n, const float* x, void* act_row);
+
+struct DotKernel {
+  DType act_type = DType::F32;           // F32, Q8_0, Q8_1 or Q8_K
+  QuantizeActFn quantize_act = nullptr;  // for F32 a plain copy
+  DotFn dot = nullptr;                   // null: weight type not supported
+};
+
+class KernelTable {
+ public:
+  // Builds the table for `level`; the caller must not ask for more than the CPU has
+  // (kernels_for() clamps).
+  explicit KernelTable(SimdLevel level);
+
+  SimdLevel level() const { return level_; }
+  bool supports(DType w) const { return entry(w).dot != nullptr; }
+  // Entry for weight type w; entry.dot is null for unsupported types.
+  const DotKernel& entry(DType w) const;
+
+ private:
+  SimdLevel level_;
+  DotKernel kernels_[kNumDTypeIds];
+};
+
+// The table for simd_level() (CPU features capped by NEXUS_SIMD), built once.
+const KernelTable& kernels();
+
+// The table for min(level, what the CPU supports), built once per level. Lets tests and
+// benchmarks run every instruction set the machine has, independent of NEXUS_SIMD.
+const KernelTable& kernels_for(SimdLevel level);
+
+}  // namespace nexus

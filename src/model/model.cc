@@ -1,0 +1,51 @@
+// Model: loading a GGUF file into the config, weights and tokenizer of a Llama-family model.
+#include <utility>
+
+#include "model/model_impl.h"
+
+namespace nexus {
+
+Model::Model(std::unique_ptr<ModelImpl> impl) : impl_(std::move(impl)) {}
+Model::~Model() = default;
+
+Result<std::shared_ptr<Model>> Model::load(const std::string& path, const LoadOptions& options) {
+  auto impl = std::make_unique<ModelImpl>();
+  NX_ASSIGN_OR_RETURN(impl->file, gguf::File::open(path));
+  NX_ASSIGN_OR_RETURN(impl->config, read_model_config(impl->file));
+  NX_ASSIGN_OR_RETURN(impl->weights, load_llama_weights(impl->file, impl->config));
+  NX_ASSIGN_OR_RETURN(impl->tokenizer, Tokenizer::from_gguf(impl->file));
+  const ModelConfig& c = impl->config;
+  if (impl->tokenizer->vocab_size() > c.n_vocab)
+    return make_error(format("tokenizer has %d tokens but token_embd.weight only %d rows",
+                             impl->tokenizer->vocab_size(), c.n_vocab));
+  impl->threads = options.threads > 0 ? options.threads : default_thread_count();
+
+  ModelInfo& info = impl->info;
+  info.arch = c.arch_name;
+  info.name = c.name;
+  info.n_vocab = c.n_vocab;
+  info.n_ctx_train = c.n_ctx_train;
+  info.n_embd = c.n_embd;
+  info.n_layer = c.n_layer;
+  info.n_head = c.n_head;
+  info.n_head_kv = c.n_head_kv;
+  info.n_ff = c.n_ff;
+  for (const gguf::TensorInfo& t : impl->file.tensors()) {
+    info.n_params += static_cast<uint64_t>(t.ne[0] * t.ne[1] * t.ne[2] * t.ne[3]);
+    info.weight_bytes += t.nbytes;
+  }
+  return std::shared_ptr<Model>(new Model(std::move(impl)));
+}
+
+const ModelInfo& Model::info() const { return impl_->info; }
+
+std::vector<int32_t> Model::tokenize(std::string_view text, bool add_bos, bool parse_special) const {
+  return impl_->tokenizer->encode(text, add_bos, parse_special);
+}
+
+std::string Model::token_to_piece(int32_t id) const { return impl_->tokenizer->decode_token(id); }
+int32_t Model::bos() const { return impl_->tokenizer->bos(); }
+int32_t Model::eos() const { return impl_->tokenizer->eos(); }
+bool Model::is_end_of_generation(int32_t id) const { return impl_->tokenizer->is_end_of_generation(id); }
+
+}  // namespace nexus

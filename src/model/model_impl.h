@@ -1,0 +1,45 @@
+// What the public Model and Session wrap: the mapped file, the three plain model types and
+// the tokenizer (model), the KV cache, run state and thread pool of one sequence (session).
+#pragma once
+
+#include <memory>
+#include <vector>
+
+#include "gguf/gguf.h"
+#include "kv/kv_cache.h"
+#include "model/llama_forward.h"
+#include "model/llama_weights.h"
+#include "model/model_config.h"
+#include "nexus/nexus.h"
+#include "runtime/thread_pool.h"
+#include "tokenizer/tokenizer.h"
+
+namespace nexus {
+
+class ModelImpl {
+ public:
+  gguf::File file;  // owns the mapping every TensorView points into
+  ModelConfig config;
+  LlamaWeights weights;
+  std::unique_ptr<Tokenizer> tokenizer;
+  ModelInfo info;
+  int threads = 1;
+};
+
+class SessionImpl {
+ public:
+  // Tokens per forward pass; longer inputs run in chunks of this size.
+  static constexpr int kMaxBatch = 512;
+
+  SessionImpl(std::shared_ptr<Model> model, int n_ctx);
+
+  std::shared_ptr<Model> model;
+  const ModelImpl& m;
+  ThreadPool pool;
+  KvCache cache;
+  RunState state;
+  int n_past = 0;
+  std::vector<float> logits;  // n_vocab, or n_tokens * n_vocab after an all_logits eval
+};
+
+}  // namespace nexus

@@ -1,0 +1,20 @@
+#include "tokenizer/tokenizer.h"
+
+#include "tokenizer/spm_tokenizer.h"
+#include "tokenizer/vocab.h"
+
+namespace nexus {
+
+Result<std::unique_ptr<Tokenizer>> Tokenizer::from_gguf(const gguf::File& file) {
+  NX_ASSIGN_OR_RETURN(tokenizer::Vocab vocab, tokenizer::Vocab::from_gguf(file));
+  if (vocab.model == "llama") return std::unique_ptr<Tokenizer>(new tokenizer::SpmTokenizer(std::move(vocab)));
+  return make_error(format("unsupported tokenizer model '%s' (tokenizer.ggml.model)", vocab.model.c_str()));
+}
+
+std::string Tokenizer::decode(std::span<const int32_t> ids, bool render_special) const {
+  std::string out;
+  for (int32_t id : ids) out += decode_token(id, render_special);
+  return out;
+}
+
+}  // namespace nexus

@@ -1,0 +1,83 @@
+// The vocabulary a tokenizer works from, as stored in GGUF metadata (tokenizer.ggml.*):
+// token texts, merge scores, token types, special ids and the flags that steer encoding.
+// Shared by every tokenizer algorithm (SPM now, BPE later); holds no algorithm itself.
+#pragma once
+
+#include <array>
+#include <cstdint>
+#include <functional>
+#include <string>
+#include <string_view>
+#include <unordered_map>
+#include <vector>
+
+#include "gguf/gguf.h"
+#include "nexus/result.h"
+
+namespace nexus::tokenizer {
+
+// tokenizer.ggml.token_type values (SentencePiece's piece types).
+enum class TokenType : uint8_t {
+  kNormal = 1,
+  kUnknown = 2,
+  kControl = 3,       // <s>, </s>, <|endoftext|>: never produced from text unless parse_special
+  kUserDefined = 4,   // always matched as a whole in text
+  kUnused = 5,
+  kByte = 6,          // <0xAB>: byte fallback
+};
+
+struct VocabToken {
+  std::string text;
+  float score = 0.0f;
+  TokenType type = TokenType::kNormal;
+  int16_t byte = -1;  // the byte a kByte token <0xAB> stands for; -1 otherwise
+  // When the special-token splitter matches this token, whitespace just before (lstrip) or
+  // after (rstrip) it is dropped. Hugging Face stores these per added token; GGUF does not,
+  // so from_gguf sets them the way the reference does (by model name, for Phi-3).
+  bool lstrip = false;
+  bool rstrip = false;
+};
+
+struct Vocab {
+  std::string model;  // tokenizer.ggml.model: "llama" (SPM), "gpt2" (BPE), ...
+  std::vector<VocabToken> tokens;
+
+  // -1 when absent.
+  int32_t bos_id = -1;
+  int32_t eos_id = -1;
+  int32_t unk_id = -1;
+  int32_t pad_id = -1;
+  int32_t eot_id = -1;
+  int32_t eom_id = -1;
+
+  bool add_bos = true;
+  bool add_eos = false;
+  bool add_space_prefix = true;
+
+  // Reads and validates tokenizer.ggml.*; errors name the offending key.
+  static Result<Vocab> from_gguf(const gguf::File& file);
+
+  int32_t size() const { return static_cast<int32_t>(tokens.size()); }
+  bool valid(int32_t id) const { return id >= 0 && id < size(); }
+  // Id of the token whose text is exactly `text`; -1 when none. With duplicate texts the
+  // highest id wins (as in the reference implementation).
+  int32_t find(std::string_view text) const;
+  // Token standing for raw byte `b`: <0xAB>, else the one-byte text, else unk (-1 if none).
+  int32_t byte_token(uint8_t b) const { return byte_to_token_[b]; }
+  // Control, user-defined and unknown tokens: those the special-token splitter may match.
+  bool is_special(int32_t id) const;
+
+  // Builds the lookup tables from `tokens`; from_gguf calls it, tests building a Vocab by
+  // hand call it too.
+  void index();
+
+ private:
+  struct StringHash {
+    using is_transparent = void;
+    size_t operator()(std::string_view s) const { return std::hash<std::string_view>{}(s); }
+  };
+  std::unordered_map<std::string, int32_t, StringHash, std::equal_to<>> by_text_;
+  std::array<int32_t, 256> byte_to_token_{};
+};
+
+}  // namespace nexus::tokenizer

@@ -1,0 +1,357 @@
+// Dot-product kernels and matmul: every weight type on every instruction set this CPU has,
+// on random data at odd sizes. Three levels of reference:
+//   SIMD dot      vs scalar dot (same activation bytes)                  -> tight
+//   scalar dot    vs double dot of dequantized weights x dequantized act -> tight
+//   scalar dot    vs double dot of dequantized weights x original floats -> activation
+//                                                                           quantization error
+#include <gtest/gtest.h>
+
+#include <cmath>
+#include <cstddef>
+#include <cstdlib>
+#include <cstring>
+#include <random>
+#include <string>
+#include <vector>
+
+#include "kernels/kernel_table.h"
+#include "kernels/matmul.h"
+#include "runtime/cpu_features.h"
+#include "runtime/thread_pool.h"
+#include "tensor/blocks.h"
+#include "tensor/quants.h"
+#include "util/fp16.h"
+
+namespace nexus {
+namespace {
+
+const DType kWeightTypes[] = {DType::F32,  DType::F16,  DType::BF16, DType::Q4_0, DType::Q4_1,
+                              DType::Q5_0, DType::Q5_1, DType::Q8_0, DType::Q2_K, DType::Q3_K,
+                              DType::Q4_K, DType::Q5_K, DType::Q6_K};
+
+std::vector<SimdLevel> available_levels() {
+  std::vector<SimdLevel> v;
+  for (int i = 0; i <= static_cast<int>(max_simd_level(cpu_features())); ++i) v.push_back(static_cast<SimdLevel>(i));
+  return v;
+}
+
+std::string name_of(DType t) { return std::string(dtype_name(t)); }
+
+void put_f16(uint8_t* p, float v) {
+  const fp16_t h = f32_to_fp16(v);
+  std::memcpy(p, &h, 2);
+}
+
+// A weight row of n elements: random bytes for the quants, with the fp16 scale fields
+// replaced by sane values (random bytes there would give inf/nan or absurd magnitudes).
+std::vector<uint8_t> random_weights(DType t, int64_t n, std::mt19937& rng) {
+  std::normal_distribution<float> gauss(0.0f, 1.0f);
+  std::uniform_real_distribution<float> uni(0.5f, 2.0f);
+  std::uniform_int_distribution<int> byte(0, 255);
+  std::vector<uint8_t> row(row_bytes(t, n));
+  if (t == DType::F32) {
+    for (int64_t i = 0; i < n; ++i) {
+      const float v = gauss(rng);
+      std::memcpy(row.data() + 4 * i, &v, 4);
+    }
+    return row;
+  }
+  if (t == DType::F16 || t == DType::BF16) {
+    for (int64_t i = 0; i < n; ++i) {
+      const uint16_t h = t == DType::F16 ? f32_to_fp16(gauss(rng)) : f32_to_bf16(gauss(rng));
+      std::memcpy(row.data() + 2 * i, &h, 2);
+    }
+    return row;
+  }
+  for (auto& b : row) b = static_cast<uint8_t>(byte(rng));
+  const size_t bs = dtype_traits(t).block_bytes;
+  auto sign = [&] { return byte(rng) & 1 ? 1.0f : -1.0f; };
+  for (size_t off = 0; off < row.size(); off += bs) {
+    uint8_t* blk = row.data() + off;
+    switch (t) {
+      case DType::Q4_0: case DType::Q5_0: case DType::Q8_0:
+        put_f16(blk + offsetof(BlockQ4_0, d), sign() * uni(rng) * 0.01f);
+        break;
+      case DType::Q4_1: case DType::Q5_1:
+        put_f16(blk + offsetof(BlockQ4_1, d), uni(rng) * 0.01f);
+        put_f16(blk + offsetof(BlockQ4_1, m), sign() * uni(rng) * 0.05f);
+        break;
+      case DType::Q2_K:
+        put_f16(blk + offsetof(BlockQ2_K, d), uni(rng) * 0.01f);
+        put_f16(blk + offsetof(BlockQ2_K, dmin), uni(rng) * 0.01f);
+        break;
+      case DType::Q3_K: put_f16(blk + offsetof(BlockQ3_K, d), sign() * uni(rng) * 0.01f); break;
+      case DType::Q4_K: case DType::Q5_K:
+        put_f16(blk + offsetof(BlockQ4_K, d), uni(rng) * 0.001f);
+        put_f16(blk + offsetof(BlockQ4_K, dmin), uni(rng) * 0.001f);
+        break;
+      case DType::Q6_K: put_f16(blk + offsetof(BlockQ6_K, d), sign() * uni(rng) * 0.001f); break;
+      default: ADD_FAILURE() << "no random generator for " << name_of(t);
+    }
+  }
+  return row;
+}
+
+std::vector<float> random_activations(int64_t n, std::mt19937& rng) {
+  std::normal_distribution<float> gauss(0.0f, 1.0f);
+  std::vector<float> x(n);
+  for (auto& v : x) v = gauss(rng);
+  // a few outliers, as real activations have
+  for (int64_t i = 0; i < n; i += 97) x[i] *= 8.0f;
+  return x;
+}
+
+// Test-local dequantization of the activation formats (they are Nexus-internal).
+std::vector<float> dequantize_act(DType t, const std::vector<uint8_t>& a, int64_t n) {
+  std::vector<float> y(n);
+  if (t == DType::F32) {
+    std::memcpy(y.data(), a.data(), 4 * n);
+  } else if (t == DType::Q8_0) {
+    const auto* b = reinterpret_cast<const BlockQ8_0*>(a.data());
+    for (int64_t i = 0; i < n; ++i) y[i] = fp16_to_f32(b[i / 32].d) * b[i / 32].qs[i % 32];
+  } else if (t == DType::Q8_1) {
+    const auto* b = reinterpret_cast<const BlockQ8_1*>(a.data());
+    for (int64_t i = 0; i < n; ++i) y[i] = fp16_to_f32(b[i / 32].d) * b[i / 32].qs[i % 32];
+  } else if (t == DType::Q8_K) {
+    const auto* b = reinterpret_cast<const BlockQ8_K*>(a.data());
+    for (int64_t i = 0; i < n; ++i) y[i] = b[i / 256].d * b[i / 256].qs[i % 256];
+  } else {
+    ADD_FAILURE() << "unknown activation type " << name_of(t);
+  }
+  return y;
+}
+
+std::vector<uint8_t> quantize_act(const DotKernel& k, const std::vector<float>& x) {
+  std::vector<uint8_t> a(row_bytes(k.act_type, static_cast<int64_t>(x.size())));
+  k.quantize_act(static_cast<int>(x.size()), x.data(), a.data());
+  return a;
+}
+
+// Bound on |dot(w, x) - dot(w, quantized x)|: each activation is off by at most half a
+// quantization step (block max / 127 / 2), plus the fp16 rounding of the scales.
+double act_quant_bound(DType act, const std::vector<float>& w, const std::vector<float>& x) {
+  if (act == DType::F32) return 0.0;
+  const int64_t bs = act == DType::Q8_K ? 256 : 32;
+  double bound = 0.0;
+  for (size_t b0 = 0; b0 < x.size(); b0 += bs) {
+    double amax = 0.0;
+    for (int64_t i = 0; i < bs; ++i) amax = std::max(amax, std::fabs(static_cast<double>(x[b0 + i])));
+    for (int64_t i = 0; i < bs; ++i)
+      bound += std::fabs(w[b0 + i]) * (amax / 127.0 * 0.51 + std::fabs(x[b0 + i]) * 1e-3);
+  }
+  return bound;
+}
+
+double dot_double(const std::vector<float>& a, const std::vector<float>& b, double* abs_sum) {
+  double s = 0.0, m = 0.0;
+  for (size_t i = 0; i < a.size(); ++i) {
+    s += static_cast<double>(a[i]) * b[i];
+    m += std::fabs(static_cast<double>(a[i]) * b[i]);
+  }
+  if (abs_sum) *abs_sum = m;
+  return s;
+}
+
+std::vector<int64_t> test_sizes(DType t) {
+  const int64_t be = dtype_traits(t).block_elems;
+  if (be == 1) return {1, 3, 7, 33, 257, 1001};
+  return {be * 1, be * 3, be * 7, be * 33};
+}
+
+TEST(KernelTable, LevelsAndNames) {
+  const SimdLevel hw = max_simd_level(cpu_features());
+  EXPECT_LE(static_cast<int>(simd_level()), static_cast<int>(hw));
+  EXPECT_EQ(kernels().level(), simd_level());
+  for (SimdLevel l : available_levels()) {
+    EXPECT_EQ(kernels_for(l).level(), l);
+    SimdLevel parsed;
+    ASSERT_TRUE(parse_simd_level(simd_level_name(l), &parsed));
+    EXPECT_EQ(parsed, l);
+  }
+  // asking for more than the CPU has is capped
+  EXPECT_EQ(kernels_for(SimdLevel::kAvx512).level(), hw);
+  SimdLevel dummy;
+  EXPECT_FALSE(parse_simd_level("sse9", &dummy));
+  EXPECT_FALSE(simd_description().empty());
+  const char* env = std::getenv("NEXUS_SIMD");
+  if (env != nullptr && std::string(env) == "scalar") {
+    EXPECT_EQ(simd_level(), SimdLevel::kScalar);
+  }
+  std::printf("SIMD level: %s (CPU max %s)\n", simd_description().c_str(), std::string(simd_level_name(hw)).c_str());
+}
+
+TEST(KernelTable, EveryWeightTypeSupportedWithSameActivationFormatAtEveryLevel) {
+  for (DType t : kWeightTypes) {
+    const DotKernel& s = kernels_for(SimdLevel::kScalar).entry(t);
+    ASSERT_NE(s.dot, nullptr) << name_of(t);
+    ASSERT_NE(s.quantize_act, nullptr) << name_of(t);
+    for (SimdLevel l : available_levels()) {
+      EXPECT_EQ(kernels_for(l).entry(t).act_type, s.act_type) << name_of(t);
+      EXPECT_NE(kernels_for(l).entry(t).dot, nullptr) << name_of(t);
+    }
+  }
+  EXPECT_FALSE(kernels().supports(DType::I32));
+  EXPECT_FALSE(kernels().supports(static_cast<DType>(1000)));
+}
+
+class DotTest : public ::testing::TestWithParam<DType> {};
+
+TEST_P(DotTest, SimdMatchesScalarAndScalarMatchesDequantizedFloat) {
+  const DType t = GetParam();
+  ASSERT_TRUE(can_dequantize(t)) << "quants.cc has no dequantizer for " << name_of(t);
+  std::mt19937 rng(1234 + static_cast<int>(t));
+  const DotKernel& ref = kernels_for(SimdLevel::kScalar).entry(t);
+  for (int64_t n : test_sizes(t)) {
+    for (int rep = 0; rep < 4; ++rep) {
+      const std::vector<uint8_t> wq = random_weights(t, n, rng);
+      const std::vector<float> x = random_activations(n, rng);
+      std::vector<float> w(n);
+      dequantize_row(t, wq.data(), w.data(), n);
+      const std::vector<uint8_t> a = quantize_act(ref, x);
+      const std::vector<float> xa = dequantize_act(ref.act_type, a, n);
+
+      const float scalar = ref.dot(static_cast<int>(n), wq.data(), a.data());
+      double mag = 0.0;
+      const double exact_q = dot_double(w, xa, &mag);
+      // Q8_1's s = d * sum(q) is stored as fp16, so the min term of _1 types rounds more.
+      const double tight = (ref.act_type == DType::Q8_1 ? 2e-3 : 2e-5) * mag + 1e-6;
+      EXPECT_NEAR(scalar, exact_q, tight) << name_of(t) << " n=" << n << ": scalar dot vs dequantized";
+
+      double mag_x = 0.0;
+      const double exact = dot_double(w, x, &mag_x);
+      const double loose = act_quant_bound(ref.act_type, w, x) + 2e-3 * mag_x + 1e-5;
+      EXPECT_NEAR(scalar, exact, loose) << name_of(t) << " n=" << n << ": scalar dot vs float activations";
+
+      for (SimdLevel l : available_levels()) {
+        const DotKernel& k = kernels_for(l).entry(t);
+        // every level's quantizer must give the same bytes
+        EXPECT_EQ(quantize_act(k, x), a) << name_of(t) << " at " << simd_level_name(l);
+        const float v = k.dot(static_cast<int>(n), wq.data(), a.data());
+        EXPECT_NEAR(v, scalar, 2e-5 * mag + 1e-6)
+            << name_of(t) << " n=" << n << " at " << simd_level_name(l) << " vs scalar";
+      }
+    }
+  }
+}
+
+TEST_P(DotTest, ZeroActivationsGiveZero) {
+  const DType t = GetParam();
+  std::mt19937 rng(99);
+  const int64_t n = test_sizes(t)[1];
+  const std::vector<uint8_t> wq = random_weights(t, n, rng);
+  const std::vector<float> x(n, 0.0f);
+  for (SimdLevel l : available_levels()) {
+    const DotKernel& k = kernels_for(l).entry(t);
+    const std::vector<uint8_t> a = quantize_act(k, x);
+    EXPECT_EQ(k.dot(static_cast<int>(n), wq.data(), a.data()), 0.0f) << name_of(t) << " at " << simd_level_name(l);
+  }
+}
+
+INSTANTIATE_TEST_SUITE_P(AllTypes, DotTest, ::testing::ValuesIn(kWeightTypes),
+                         [](const ::testing::TestParamInfo<DType>& info) { return name_of(info.param); });
+
+class MatmulTest : public ::testing::TestWithParam<DType> {};
+
+TEST_P(MatmulTest, MatchesNaiveLoopAndIsThreadCountIndependent) {
+  const DType t = GetParam();
+  ASSERT_TRUE(can_dequantize(t));
+  std::mt19937 rng(777 + static_cast<int>(t));
+  const int64_t rows = 37, cols = 768;  // 3 k-quant super-blocks, 24 legacy blocks
+  std::vector<uint8_t> wdata;
+  for (int64_t r = 0; r < rows; ++r) {
+    const std::vector<uint8_t> row = random_weights(t, cols, rng);
+    wdata.insert(wdata.end(), row.begin(), row.end());
+  }
+  TensorView w;
+  w.type = t;
+  w.ne[0] = cols;
+  w.ne[1] = rows;
+  w.data = wdata.data();
+  w.nbytes = wdata.size();
+  std::vector<float> wf(rows * cols);
+  for (int64_t r = 0; r < rows; ++r) dequantize_row(t, w.row(r), wf.data() + r * cols, cols);
+
+  ThreadPool pool1(1), pool2(2);
+  const DotKernel& k = kernels().entry(t);
+  for (int64_t n_tokens : {1, 3, 17}) {
+    const std::vector<float> x = random_activations(n_tokens * cols, rng);
+    std::vector<float> y1(n_tokens * rows, NAN), y2(n_tokens * rows, NAN);
+    matmul(w, x.data(), n_tokens, y1.data(), pool1);
+    matmul(w, x.data(), n_tokens, y2.data(), pool2);
+    for (int64_t t_i = 0; t_i < n_tokens; ++t_i) {
+      const std::vector<float> xt(x.begin() + t_i * cols, x.begin() + (t_i + 1) * cols);
+      const std::vector<uint8_t> a = quantize_act(k, xt);
+      for (int64_t r = 0; r < rows; ++r) {
+        const size_t i = t_i * rows + r;
+        ASSERT_EQ(std::memcmp(&y1[i], &y2[i], 4), 0) << name_of(t) << ": 1 vs 2 threads differ at " << i;
+        // exactly the table's dot, bit for bit
+        const float d = k.dot(static_cast<int>(cols), w.row(r), a.data());
+        ASSERT_EQ(std::memcmp(&y1[i], &d, 4), 0) << name_of(t) << " token " << t_i << " row " << r;
+        const std::vector<float> wr(wf.begin() + r * cols, wf.begin() + (r + 1) * cols);
+        double mag = 0.0;
+        const double exact = dot_double(wr, xt, &mag);
+        EXPECT_NEAR(y1[i], exact, act_quant_bound(k.act_type, wr, xt) + 2e-3 * mag + 1e-5)
+            << name_of(t) << " token " << t_i << " row " << r;
+      }
+    }
+  }
+}
+
+TEST_P(MatmulTest, RowRangeWritesOnlyThoseRows) {
+  const DType t = GetParam();
+  std::mt19937 rng(4242);
+  const int64_t rows = 37, cols = 256;
+  std::vector<uint8_t> wdata;
+  for (int64_t r = 0; r < rows; ++r) {
+    const std::vector<uint8_t> row = random_weights(t, cols, rng);
+    wdata.insert(wdata.end(), row.begin(), row.end());
+  }
+  TensorView w;
+  w.type = t;
+  w.ne[0] = cols;
+  w.ne[1] = rows;
+  w.data = wdata.data();
+  w.nbytes = wdata.size();
+  ThreadPool pool(2);
+  const int64_t n_tokens = 3;
+  const std::vector<float> x = random_activations(n_tokens * cols, rng);
+  std::vector<float> full(n_tokens * rows), part(n_tokens * rows, -12345.0f);
+  matmul(w, x.data(), n_tokens, full.data(), pool);
+  matmul_rows(w, x.data(), n_tokens, part.data(), 5, 30, pool);
+  for (int64_t ti = 0; ti < n_tokens; ++ti)
+    for (int64_t r = 0; r < rows; ++r) {
+      const size_t i = ti * rows + r;
+      if (r >= 5 && r < 30) {
+        EXPECT_EQ(part[i], full[i]) << "row " << r;
+      } else {
+        EXPECT_EQ(part[i], -12345.0f) << "row " << r << " outside the range was written";
+      }
+    }
+}
+
+TEST_P(MatmulTest, GetRowMatchesDequantize) {
+  const DType t = GetParam();
+  std::mt19937 rng(5);
+  const int64_t rows = 3, cols = 512;
+  std::vector<uint8_t> wdata;
+  for (int64_t r = 0; r < rows; ++r) {
+    const std::vector<uint8_t> row = random_weights(t, cols, rng);
+    wdata.insert(wdata.end(), row.begin(), row.end());
+  }
+  TensorView w;
+  w.type = t;
+  w.ne[0] = cols;
+  w.ne[1] = rows;
+  w.data = wdata.data();
+  w.nbytes = wdata.size();
+  std::vector<float> got(cols), want(cols);
+  get_row(w, 2, got.data());
+  dequantize_row(t, w.row(2), want.data(), cols);
+  EXPECT_EQ(got, want);
+}
+
+INSTANTIATE_TEST_SUITE_P(AllTypes, MatmulTest, ::testing::ValuesIn(kWeightTypes),
+                         [](const ::testing::TestParamInfo<DType>& info) { return name_of(info.param); });
+
+}  // namespace
+}  // namespace nexus
