@@ -216,6 +216,12 @@ TEST(PerplexityCli, StoriesOnWikitextPrintsFinitePpl) {
   EXPECT_GT(ppl, 1.0);
   EXPECT_LT(ppl, 512.0);
   EXPECT_NE(r.err.find("tokens/s"), std::string::npos) << r.err;
+
+  // Splitting each chunk into several eval calls must score the same positions the same way.
+  auto b = run_nexus("perplexity -m '" + shared_file(kModel) + "' -f '" + shared_file(kText) +
+                     "' --chunks 2 -c 128 -b 48 -t 1");
+  ASSERT_EQ(b.exit_code, 0) << b.err;
+  EXPECT_NEAR(parse_ppl(last_line(b.out)), ppl, 1e-3 * ppl);
 }
 
 TEST(PerplexityCli, KlDivergenceOfTheSameModelIsZero) {

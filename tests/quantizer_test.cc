@@ -243,7 +243,8 @@ TEST(Synth, RejectsBadSpecs) {
 }
 
 TEST(Synth, QuantizedTiledTensorsAreValid) {
-  // token_embd and output have 1024 x 1100 > 2^20 elements: tiled from the block pool.
+  // token_embd and output have 1024 x 1100 elements, above the direct-quantization limit:
+  // tiled from the block pool.
   ThreadPool pool(2);
   SynthSpec s = tiny_spec(1024);
   s.vocab = 1100;

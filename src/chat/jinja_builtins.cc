@@ -98,7 +98,7 @@ Result<Value> py_split(const std::string& s, const Value* sep, const Value* maxs
       out.push_back(Value::string(utf8_encode(cps, i, j)));
       i = j;
     }
-    NX_TRY(budget.charge(out.size() * 16));
+    NX_TRY(budget.charge(out.size() * kElementCost));
     return Value::list(std::move(out));
   }
   if (!sep->is_string()) return make_error(format("must be str or None, not %s", sep->type_name()));
@@ -113,7 +113,7 @@ Result<Value> py_split(const std::string& s, const Value* sep, const Value* maxs
     start = p + d.size();
   }
   out.push_back(Value::string(s.substr(start)));
-  NX_TRY(budget.charge(out.size() * 16));
+  NX_TRY(budget.charge(out.size() * kElementCost));
   return Value::list(std::move(out));
 }
 
@@ -464,7 +464,7 @@ Result<Value> apply_filter(std::string_view name, const Value& v, const CallArgs
   }
   if (name == "list") {
     NX_ASSIGN_OR_RETURN(List items, to_list(v));
-    NX_TRY(budget.charge(items.size() * 16));
+    NX_TRY(budget.charge(items.size() * kElementCost));
     return Value::list(std::move(items));
   }
   if (name == "items") {
@@ -472,7 +472,7 @@ Result<Value> apply_filter(std::string_view name, const Value& v, const CallArgs
     if (!v.is_dict()) return make_error(format("can only get item pairs from a mapping, not %s", v.type_name()));
     List out;
     for (const auto& [k, x] : v.entries()) out.push_back(Value::tuple({k, x}));
-    NX_TRY(budget.charge(out.size() * 32));
+    NX_TRY(budget.charge(out.size() * 3 * kElementCost));
     return Value::list(std::move(out));
   }
   if (name == "dictsort") {
@@ -693,7 +693,7 @@ std::optional<Result<Value>> call_method(const Value& obj, std::string_view name
       }
     }
     if (start < s.size()) out.push_back(Value::string(s.substr(start)));
-    if (auto st = budget.charge(s.size() + out.size() * 16); !st.ok()) return Result<Value>(st.error());
+    if (auto st = budget.charge(s.size() + out.size() * kElementCost); !st.ok()) return Result<Value>(st.error());
     return Result<Value>(Value::list(std::move(out)));
   }
   if (name == "startswith" || name == "endswith") {

@@ -4,6 +4,7 @@
 #pragma once
 
 #include <cstdint>
+#include <cstddef>
 #include <optional>
 #include <string_view>
 
@@ -15,6 +16,9 @@ namespace nexus::jinja {
 // Bounds the work one render may do (bytes of strings and list elements created), so a
 // template like `{% for i in range(99999) %}{% set s = s ~ s %}` stops instead of exhausting
 // memory.
+// What one list element costs the budget: the memory it takes.
+inline constexpr size_t kElementCost = sizeof(Value);
+
 class Budget {
  public:
   explicit Budget(int64_t units) : left_(units) {}

@@ -144,7 +144,7 @@ class Interpreter {
            if (step == 0) return make_error("range() arg 3 must not be zero");
            List out;
            for (int64_t i = start; step > 0 ? i < stop : i > stop; i += step) {
-             NX_TRY(budget_.charge(16));
+             NX_TRY(budget_.charge(kElementCost));
              out.push_back(Value::integer(i));
              if ((step > 0 && i > std::numeric_limits<int64_t>::max() - step) ||
                  (step < 0 && i < std::numeric_limits<int64_t>::min() - step))
@@ -513,13 +513,13 @@ class Interpreter {
     int64_t stop = clamp(bounds[1], given[1], n, -1);
     List out_list;
     std::string out_str;
-    for (int64_t i = start; step_v > 0 ? i < stop : i > stop; i += step_v) {
+    for (int64_t i = start; step_v > 0 ? i < stop : i > stop;) {
       if (obj.is_list()) out_list.push_back(obj.as_list()[static_cast<size_t>(i)]);
       else utf8_append(out_str, cps[static_cast<size_t>(i)]);
-      if ((step_v > 0 && i > n) || (step_v < 0 && i < 0)) break;
+      if (__builtin_add_overflow(i, step_v, &i)) break;  // a huge step leaves the range
     }
     if (obj.is_list()) {
-      if (auto st = budget_.charge(out_list.size() * 16); !st.ok()) return wrap(e.pos, st.error());
+      if (auto st = budget_.charge(out_list.size() * kElementCost); !st.ok()) return wrap(e.pos, st.error());
       return Value::list(std::move(out_list));
     }
     if (auto st = budget_.charge(out_str.size()); !st.ok()) return wrap(e.pos, st.error());
@@ -686,7 +686,7 @@ class Interpreter {
         return Value::string(a.as_string() + b.as_string());
       }
       if (a.is_list() && b.is_list()) {
-        if (auto st = budget_.charge((a.as_list().size() + b.as_list().size()) * 16); !st.ok()) return wrap(e.pos, st.error());
+        if (auto st = budget_.charge((a.as_list().size() + b.as_list().size()) * kElementCost); !st.ok()) return wrap(e.pos, st.error());
         List out = a.as_list();
         out.insert(out.end(), b.as_list().begin(), b.as_list().end());
         return Value::list(std::move(out));
@@ -697,7 +697,7 @@ class Interpreter {
       const Value* count = seq == &a ? &b : &a;
       if (seq && (count->is_int() || count->is_bool())) {
         int64_t n = std::max<int64_t>(0, count->as_int());
-        size_t unit = seq->is_string() ? seq->as_string().size() : seq->as_list().size() * 16;
+        size_t unit = seq->is_string() ? seq->as_string().size() : seq->as_list().size() * kElementCost;
         if (unit != 0 && static_cast<uint64_t>(n) > (1ull << 40) / unit)
           return wrap(e.pos, make_error("repetition result too large"));
         if (auto st = budget_.charge(unit * static_cast<size_t>(n)); !st.ok()) return wrap(e.pos, st.error());

@@ -5,6 +5,7 @@
 #include <algorithm>
 #include <chrono>
 #include <cmath>
+#include <cstdio>
 #include <fstream>
 #include <iterator>
 #include <limits>
@@ -158,6 +159,14 @@ Result<PerplexityResult> run_perplexity(std::shared_ptr<Model> model, const Perp
     NX_ASSIGN_OR_RETURN(KldWriter w, KldWriter::create(opt.kld_base_file, h));
     writer.emplace(std::move(w));
   }
+  // A base file cut short by an error would only fail later comparisons: remove it.
+  struct RemoveUnlessKept {
+    const std::string* path;
+    bool keep = false;
+    ~RemoveUnlessKept() {
+      if (path && !keep) std::remove(path->c_str());
+    }
+  } partial_base{writer ? &opt.kld_base_file : nullptr};
 
   NX_ASSIGN_OR_RETURN(std::unique_ptr<Session> session, Session::create(model, n_ctx));
   const int n_batch = std::max(1, std::min(opt.n_batch, n_ctx));
@@ -222,7 +231,10 @@ Result<PerplexityResult> run_perplexity(std::shared_ptr<Model> model, const Perp
   }
   if (progress) progress->finish();
   print_line_break(out, line_pending);
-  if (writer) NX_TRY(writer->close());
+  if (writer) {
+    NX_TRY(writer->close());
+    partial_base.keep = true;
+  }
 
   const double total = seconds_since(t_start);
   std::fprintf(log, "perplexity: evaluated %lld tokens in %.2f s (%.1f tokens/s in eval), %lld scored\n",

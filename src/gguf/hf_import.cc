@@ -229,11 +229,12 @@ std::string shape_text(const std::vector<int64_t>& s) {
   return out + "]";
 }
 
-// Encodes `x` (rows x cols floats) as `type`; 1-D tensors and rows that are not whole blocks of
-// `type` stay F32. Returns the type used.
+// Encodes `x` (rows x cols floats) as `type`. 1-D tensors (norms, biases) stay F32; rows that
+// are not whole blocks of `type` fall back to Q8_0 (32-element blocks) or else F16, as small
+// models' 128-wide rows cannot hold 256-element k-quant blocks. Returns the type used.
 DType encode(const std::vector<float>& x, int64_t rows, int64_t cols, DType type, std::vector<uint8_t>* out) {
-  const int64_t block = dtype_traits(type).block_elems;
-  if (rows == 1 || block <= 0 || cols % block != 0 || !can_quantize(type)) type = DType::F32;
+  if (rows == 1) type = DType::F32;
+  if (cols % dtype_traits(type).block_elems != 0) type = cols % 32 == 0 ? DType::Q8_0 : DType::F16;
   const size_t rb = row_bytes(type, cols);
   out->resize(rb * static_cast<size_t>(rows));
   for (int64_t r = 0; r < rows; ++r) quantize_row(type, x.data() + r * cols, out->data() + r * rb, cols);
@@ -298,6 +299,7 @@ Status convert(const std::string& hf_dir, const std::string& out_path, const Con
   for (const std::string& n : notes) log("note: " + n);
   std::set<std::string> used;
   std::vector<uint8_t> bytes;
+  int fallbacks = 0;  // 2-D tensors not stored as options.type
   for (const TensorPlan& t : plan) {
     const safetensors::Tensor* src = ckpt.find(t.hf_name);
     if (!src) return make_error("checkpoint is missing tensor '" + t.hf_name + "'");
@@ -310,6 +312,12 @@ Status convert(const std::string& hf_dir, const std::string& out_path, const Con
     const int64_t rows = t.shape.size() == 2 ? t.shape[0] : 1;
     if (t.rope_permute) permute_rope_rows_to_interleaved(x.data(), t.shape[0], t.shape.size() == 2 ? cols : 1, c.head_dim);
     const DType type = encode(x, rows, cols, options.type, &bytes);
+    if (rows > 1 && type != options.type) {
+      if (fallbacks++ == 0)
+        log(format("note: %s: rows of %lld are not whole %s blocks, stored as %s", t.gguf_name.c_str(),
+                   static_cast<long long>(cols), std::string(dtype_name(options.type)).c_str(),
+                   std::string(dtype_name(type)).c_str()));
+    }
     // HF [out, in] row-major is GGUF ne = {in, out}.
     std::vector<int64_t> ne(t.shape.rbegin(), t.shape.rend());
     w.add_tensor(t.gguf_name, type, std::move(ne), bytes.data(), bytes.size());
@@ -322,6 +330,7 @@ Status convert(const std::string& hf_dir, const std::string& out_path, const Con
     return make_error("tensor '" + name + "' is not used by the " + c.hf_arch + " mapping (unsupported variant?)");
   }
 
+  if (fallbacks > 1) log(format("note: %d weight tensors in all fell back to another type", fallbacks));
   NX_TRY(write_tokenizer(hf_dir, c, c.vocab_size, w, log));
   NX_TRY(w.write(out_path));
   log(format("wrote %s: %s, %zu tensors, type %s", out_path.c_str(), c.gguf_arch.c_str(), plan.size(),

@@ -13,7 +13,7 @@ namespace {
 
 // Elements above which a quantized tensor is tiled from the block pool instead of being
 // quantized element by element (k-quant search costs ~0.3 us per element).
-constexpr int64_t kDirectLimit = int64_t{1} << 20;
+constexpr int64_t kDirectLimit = int64_t{1} << 18;
 constexpr int kPoolBlocks = 1024;
 constexpr int64_t kMaxDim = int64_t{1} << 20;
 constexpr double kMaxParams = 2e11;  // refuse specs beyond any machine's memory

@@ -1,5 +1,7 @@
 #include "tokenizer/tokenizer.h"
 
+#include "tokenizer/bpe_tokenizer.h"
+#include "tokenizer/hf_json.h"
 #include "tokenizer/spm_tokenizer.h"
 #include "tokenizer/vocab.h"
 
@@ -8,7 +10,12 @@ namespace nexus {
 Result<std::unique_ptr<Tokenizer>> Tokenizer::from_gguf(const gguf::File& file) {
   NX_ASSIGN_OR_RETURN(tokenizer::Vocab vocab, tokenizer::Vocab::from_gguf(file));
   if (vocab.model == "llama") return std::unique_ptr<Tokenizer>(new tokenizer::SpmTokenizer(std::move(vocab)));
+  if (vocab.model == "gpt2") return tokenizer::BpeTokenizer::from_vocab(std::move(vocab));
   return make_error(format("unsupported tokenizer model '%s' (tokenizer.ggml.model)", vocab.model.c_str()));
+}
+
+Result<std::unique_ptr<Tokenizer>> Tokenizer::from_hf_json(std::string_view tokenizer_json, std::string_view config_json) {
+  return tokenizer::load_hf_json(tokenizer_json, config_json);
 }
 
 std::string Tokenizer::decode(std::span<const int32_t> ids, bool render_special) const {

@@ -1,5 +1,6 @@
 // Text <-> token ids. Built from the vocabulary stored in a GGUF file
-// (tokenizer.ggml.model = "llama" (SentencePiece), later "gpt2" (byte-level BPE)).
+// (tokenizer.ggml.model = "llama" (SentencePiece), "gpt2" (byte-level BPE)), or from a Hugging
+// Face tokenizer.json.
 #pragma once
 
 #include <cstdint>
@@ -20,6 +21,9 @@ class Tokenizer {
 
   // Reads tokenizer.ggml.* metadata; errors name the missing or malformed key.
   static Result<std::unique_ptr<Tokenizer>> from_gguf(const gguf::File& file);
+  // From a Hugging Face tokenizer.json (text) and, optionally, its tokenizer_config.json.
+  static Result<std::unique_ptr<Tokenizer>> from_hf_json(std::string_view tokenizer_json,
+                                                         std::string_view config_json = {});
 
   // Token ids of `text`; BOS first when add_bos and the vocabulary asks for it
   // (tokenizer.ggml.add_bos_token, default true for SPM). With parse_special, control-token
@@ -27,7 +31,9 @@ class Tokenizer {
   virtual std::vector<int32_t> encode(std::string_view text, bool add_bos, bool parse_special = false) const = 0;
 
   // The bytes this token stands for when printed: SPM's "▁" becomes a space, byte-fallback
-  // tokens <0xAB> become the raw byte, control tokens become "" (unless render_special).
+  // tokens <0xAB> become the raw byte, byte-level BPE text becomes its bytes (possibly part of a
+  // UTF-8 character: concatenate before printing), control tokens become "" (unless
+  // render_special).
   virtual std::string decode_token(int32_t id, bool render_special = false) const = 0;
 
   // Text of a whole sequence. Unlike concatenating decode_token, this takes off the space

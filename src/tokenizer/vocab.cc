@@ -10,6 +10,7 @@ namespace {
 constexpr std::string_view kTokensKey = "tokenizer.ggml.tokens";
 constexpr std::string_view kScoresKey = "tokenizer.ggml.scores";
 constexpr std::string_view kTypesKey = "tokenizer.ggml.token_type";
+constexpr std::string_view kMergesKey = "tokenizer.ggml.merges";
 
 bool is_integer_type(gguf::ValueType t) {
   switch (t) {
@@ -139,6 +140,18 @@ Result<Vocab> Vocab::from_gguf(const gguf::File& file) {
   NX_ASSIGN_OR_RETURN(vocab.add_bos, read_flag(file, "tokenizer.ggml.add_bos_token", spm));
   NX_ASSIGN_OR_RETURN(vocab.add_eos, read_flag(file, "tokenizer.ggml.add_eos_token", false));
   NX_ASSIGN_OR_RETURN(vocab.add_space_prefix, read_flag(file, "tokenizer.ggml.add_space_prefix", spm));
+
+  if (file.find("tokenizer.ggml.pre") != nullptr) {
+    const std::optional<std::string> pre = file.get_string("tokenizer.ggml.pre");
+    if (!pre) return make_error("tokenizer.ggml.pre: expected a string");
+    vocab.pre = *pre;
+  }
+  if (file.find(kMergesKey) != nullptr) {
+    const gguf::Array* merges = file.get_array(kMergesKey);
+    if (merges == nullptr || merges->elem_type != gguf::ValueType::STRING)
+      return make_error("tokenizer.ggml.merges: expected an array of strings");
+    vocab.merges = merges->strings;
+  }
 
   vocab.index();
 

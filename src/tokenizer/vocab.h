@@ -54,6 +54,11 @@ struct Vocab {
   bool add_eos = false;
   bool add_space_prefix = true;
 
+  // BPE only: tokenizer.ggml.pre (the pre-tokenizer's name, "" when absent) and
+  // tokenizer.ggml.merges ("a b": tokens a and b merge into ab; earlier entries first).
+  std::string pre;
+  std::vector<std::string> merges;
+
   // Reads and validates tokenizer.ggml.*; errors name the offending key.
   static Result<Vocab> from_gguf(const gguf::File& file);
 
