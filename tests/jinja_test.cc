@@ -249,7 +249,11 @@ TEST(Jinja, ErrorsNameConstructAndPosition) {
 }
 
 TEST(Jinja, LimitsStopRunawayTemplates) {
-  expect_error("{% for i in range(100000) %}{% for j in range(100000) %}{% endfor %}{% endfor %}", "step limit");
+  expect_error("{% set l = range(1000)|list %}{% for a in l %}{% for b in l %}{% endfor %}{% endfor %}", "step limit");
+  expect_error("{% for i in range(100000) %}{% for j in range(100000) %}{% endfor %}{% endfor %}", "work limit");
+  expect_error("{% set ns = namespace(s='abcdefgh') %}{% for i in range(20) %}{% set ns.s = ns.s ~ ns.s %}{% endfor %}"
+               "{% for c in ns.s %}{% endfor %}",
+               "work limit");
   expect_error("{% set ns = namespace(s='xxxxxxxxxxxxxxxx') %}{% for i in range(64) %}{% set ns.s = ns.s ~ ns.s %}{% endfor %}",
                "work limit");
   expect_error("{{ 'x' * 10000000000000 }}", "too large");

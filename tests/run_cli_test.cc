@@ -14,7 +14,13 @@ using nexus::test::shared_file;
 
 constexpr const char* kStories = "models/stories260K.gguf";
 
-std::string stories() { return "'" + shared_file(kStories) + "'"; }
+// Shell-quoted path of stories260K.
+std::string stories() {
+  std::string quoted = "'";
+  quoted += shared_file(kStories);
+  quoted += "'";
+  return quoted;
+}
 
 int count_lines(const std::string& s) {
   int n = 0;

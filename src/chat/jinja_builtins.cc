@@ -153,7 +153,7 @@ Result<std::string> py_replace(const std::string& s, const std::string& from, co
 }
 
 // `x` as a list, the way Python's list(x) would iterate it.
-Result<List> to_list(const Value& v) {
+Result<List> to_list(const Value& v, Budget& budget) {
   switch (v.kind()) {
     case Value::Kind::Undefined: return List{};
     case Value::Kind::List: return v.as_list();
@@ -163,6 +163,7 @@ Result<List> to_list(const Value& v) {
       return keys;
     }
     case Value::Kind::String: {
+      NX_TRY(budget.charge(v.as_string().size() * kElementCost));
       List chars;
       for (uint32_t cp : utf8_decode(v.as_string())) {
         std::string s;
@@ -400,7 +401,7 @@ Result<Value> apply_filter(std::string_view name, const Value& v, const CallArgs
   }
   if (name == "first" || name == "last") {
     if (v.is_undefined()) return Value::undefined(std::string(name));
-    NX_ASSIGN_OR_RETURN(List items, to_list(v));
+    NX_ASSIGN_OR_RETURN(List items, to_list(v, budget));
     if (items.empty()) return Value::undefined(std::string(name));
     return name == "first" ? items.front() : items.back();
   }
@@ -414,7 +415,7 @@ Result<Value> apply_filter(std::string_view name, const Value& v, const CallArgs
   if (name == "join") {
     const Value* sep = args.get(0, "d");
     const Value* attr = args.get(1, "attribute");
-    NX_ASSIGN_OR_RETURN(List items, to_list(v));
+    NX_ASSIGN_OR_RETURN(List items, to_list(v, budget));
     std::string out;
     std::string s = sep ? sep->str() : std::string();
     for (size_t i = 0; i < items.size(); ++i) {
@@ -463,7 +464,7 @@ Result<Value> apply_filter(std::string_view name, const Value& v, const CallArgs
     return fallback;
   }
   if (name == "list") {
-    NX_ASSIGN_OR_RETURN(List items, to_list(v));
+    NX_ASSIGN_OR_RETURN(List items, to_list(v, budget));
     NX_TRY(budget.charge(items.size() * kElementCost));
     return Value::list(std::move(items));
   }
@@ -494,7 +495,7 @@ Result<Value> apply_filter(std::string_view name, const Value& v, const CallArgs
   if (name == "selectattr" || name == "rejectattr" || name == "select" || name == "reject") {
     bool by_attr = name == "selectattr" || name == "rejectattr";
     bool keep_if = name == "selectattr" || name == "select";
-    NX_ASSIGN_OR_RETURN(List items, to_list(v));
+    NX_ASSIGN_OR_RETURN(List items, to_list(v, budget));
     size_t i = 0;
     std::string attr;
     if (by_attr) {
@@ -520,7 +521,7 @@ Result<Value> apply_filter(std::string_view name, const Value& v, const CallArgs
     return Value::list(std::move(out));
   }
   if (name == "map") {
-    NX_ASSIGN_OR_RETURN(List items, to_list(v));
+    NX_ASSIGN_OR_RETURN(List items, to_list(v, budget));
     List out;
     const Value* attr = nullptr;
     const Value* def = nullptr;
@@ -561,12 +562,12 @@ Result<Value> apply_filter(std::string_view name, const Value& v, const CallArgs
       std::reverse(cps.begin(), cps.end());
       return str_result(utf8_encode(cps, 0, cps.size()));
     }
-    NX_ASSIGN_OR_RETURN(List items, to_list(v));
+    NX_ASSIGN_OR_RETURN(List items, to_list(v, budget));
     std::reverse(items.begin(), items.end());
     return Value::list(std::move(items));
   }
   if (name == "unique") {
-    NX_ASSIGN_OR_RETURN(List items, to_list(v));
+    NX_ASSIGN_OR_RETURN(List items, to_list(v, budget));
     List out;
     for (const Value& x : items) {
       bool seen = false;
@@ -577,7 +578,7 @@ Result<Value> apply_filter(std::string_view name, const Value& v, const CallArgs
     return Value::list(std::move(out));
   }
   if (name == "sort") {
-    NX_ASSIGN_OR_RETURN(List items, to_list(v));
+    NX_ASSIGN_OR_RETURN(List items, to_list(v, budget));
     const Value* rev = args.get(0, "reverse");
     const Value* cs = args.get(1, "case_sensitive");
     const Value* attr = args.get(2, "attribute");
@@ -596,7 +597,7 @@ Result<Value> apply_filter(std::string_view name, const Value& v, const CallArgs
     return Value::list(std::move(items));
   }
   if (name == "sum") {
-    NX_ASSIGN_OR_RETURN(List items, to_list(v));
+    NX_ASSIGN_OR_RETURN(List items, to_list(v, budget));
     const Value* attr = args.get(0, "attribute");
     const Value* start = args.get(1, "start");
     Value acc = start ? *start : Value::integer(0);
@@ -736,7 +737,7 @@ std::optional<Result<Value>> call_method(const Value& obj, std::string_view name
   if (name == "join") {
     const Value* items_v = args.get(0, "iterable");
     if (!items_v) return Result<Value>(make_error("expects an iterable"));
-    auto items = to_list(*items_v);
+    auto items = to_list(*items_v, budget);
     if (!items.ok()) return Result<Value>(items.error());
     std::string out;
     for (size_t i = 0; i < items->size(); ++i) {

@@ -264,6 +264,7 @@ class Interpreter {
         return keys;
       }
       case Value::Kind::String: {
+        if (auto st = budget_.charge(v.as_string().size() * kElementCost); !st.ok()) return wrap(pos, st.error());
         List chars;
         for (uint32_t cp : utf8_decode(v.as_string())) {
           std::string s;

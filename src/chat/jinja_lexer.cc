@@ -185,10 +185,10 @@ class Lexer {
       } else if (c == '\'' || c == '"') {
         NX_TRY(lex_string());
       } else {
-        static const char* kTwo[] = {"//", "**", "==", "!=", ">=", "<="};
+        std::string_view two = src_.substr(pos_, 2);
         std::string op;
-        for (const char* t : kTwo)
-          if (src_.substr(pos_, 2) == t) op = t;
+        if (two == "//" || two == "**" || two == "==" || two == "!=" || two == ">=" || two == "<=")
+          op = std::string(two);
         if (op.empty()) {
           if (!std::strchr("+-/*%~[](){}><=.:|,;", c) || c == 0)
             return error_at(pos_, format("unexpected character '%c'", c));
@@ -229,7 +229,8 @@ class Lexer {
       size_t save = pos_;
       if (pos_ + 1 < src_.size() && src_[pos_] == '.' && is_digit(src_[pos_ + 1])) {
         ++pos_;
-        text += "." + digits();
+        text += '.';
+        text += digits();
         is_float = true;
         save = pos_;
       }
@@ -239,7 +240,8 @@ class Lexer {
         if (p < src_.size() && (src_[p] == '+' || src_[p] == '-')) exp += src_[p++];
         if (p < src_.size() && is_digit(src_[p])) {
           pos_ = p;
-          text += exp + digits();
+          text += exp;
+          text += digits();
           is_float = true;
         } else {
           pos_ = save;

@@ -76,7 +76,9 @@ CommandRun setup(CLI::App& sub) {
   sub.add_option("--top-p", s.top_p, "nucleus sampling mass (1: off)")->capture_default_str();
   sub.add_option("--min-p", s.min_p, "drop tokens below min-p times the best probability (0: off)")
       ->capture_default_str();
-  sub.add_option("--repeat-penalty", s.repeat_penalty, "penalty for recent tokens (1: off)")->capture_default_str();
+  sub.add_option("--repeat-penalty", s.repeat_penalty, "penalty for recent tokens (1: off)")
+      ->capture_default_str()
+      ->check(CLI::PositiveNumber);
   sub.add_option("--repeat-last-n", s.repeat_last_n, "window of the penalties in tokens (-1: all)")
       ->capture_default_str();
   sub.add_option("--presence-penalty", s.presence_penalty, "OpenAI presence penalty (0: off)")->capture_default_str();

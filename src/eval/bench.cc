@@ -107,7 +107,10 @@ double measure_read_bandwidth(int threads, size_t bytes, int passes) {
     return std::span<uint64_t>(buf.get() + begin, end - begin);
   };
   std::vector<uint64_t> sums(threads);
-  // Pass -1 touches the pages from the thread that later reads them (first-touch NUMA
+  // Each worker stamps its own start and end: the main thread may not even be scheduled
+  // while the workers run (threads == cores), so its clock would miss the pass.
+  std::vector<Clock::time_point> starts(threads), ends(threads);
+  // The fill touches the pages from the thread that later reads them (first-touch NUMA
   // placement) and is not timed; the barrier lines all threads up before each timed pass.
   std::barrier sync(threads + 1);
   std::vector<std::thread> pool;
@@ -117,7 +120,9 @@ double measure_read_bandwidth(int threads, size_t bytes, int passes) {
       for (size_t i = 0; i < s.size(); ++i) s[i] = i * 0x9E3779B97F4A7C15ull + t;
       for (int p = 0; p < passes; ++p) {
         sync.arrive_and_wait();  // start
+        starts[t] = Clock::now();
         sums[t] += sum_u64(s);
+        ends[t] = Clock::now();
         sync.arrive_and_wait();  // done
       }
     });
@@ -125,9 +130,10 @@ double measure_read_bandwidth(int threads, size_t bytes, int passes) {
   double best = 0;
   for (int p = 0; p < passes; ++p) {
     sync.arrive_and_wait();
-    const auto t0 = Clock::now();
     sync.arrive_and_wait();
-    const double secs = seconds_since(t0);
+    const double secs = std::chrono::duration<double>(*std::max_element(ends.begin(), ends.end()) -
+                                                      *std::min_element(starts.begin(), starts.end()))
+                            .count();
     if (secs > 0) best = std::max(best, static_cast<double>(words * 8) / secs);
   }
   for (auto& th : pool) th.join();

@@ -28,10 +28,10 @@ enum class ValueType : uint32_t {
 // "u32", "string", "array", ... as `nexus inspect` prints them.
 std::string_view value_type_name(ValueType t);
 
-// An array value: elements all of elem_type. Arrays of arrays are refused by the parser
-// (clear error naming the key): this flat type cannot hold them and no supported model uses
-// them. Integers are widened to int64/uint64, floats to
-// double, so consumers read one representation per kind.
+// An array value: elements all of elem_type. Integers are widened to int64/uint64, floats to
+// double, so consumers read one representation per kind. Arrays of arrays are refused by the
+// parser with an error naming the key: this flat type cannot hold them and no supported model
+// uses them.
 struct Array {
   ValueType elem_type = ValueType::UINT8;
   std::vector<int64_t> ints;      // signed integer and bool elements

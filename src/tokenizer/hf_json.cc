@@ -12,8 +12,8 @@ namespace {
 
 using json = nlohmann::json;
 
-// Larger than any vocabulary in use (~260k) and small enough to allocate without worry.
-constexpr int64_t kMaxVocab = 1 << 22;
+// Larger than any vocabulary in use (~262k) and small enough to allocate without worry.
+constexpr int64_t kMaxVocab = 1 << 20;
 constexpr int kMaxDepth = 16;  // nesting of Sequence steps
 
 constexpr std::string_view kSpace = "\xE2\x96\x81";
@@ -296,7 +296,7 @@ Result<std::unique_ptr<Tokenizer>> load(const json& root, const json& config) {
   vocab.add_bos = flag(config, "add_bos_token", vocab.add_bos) && vocab.bos_id >= 0;
   vocab.add_eos = flag(config, "add_eos_token", vocab.add_eos) && vocab.eos_id >= 0;
   if (vocab.eos_id < 0) {
-    for (const char* text : {"</s>", "<|end_of_text|>", "<|endoftext|>", "<|im_end|>", "<|end_story|>"}) {
+    for (const char* text : {"</s>", "<eos>", "<|end_of_text|>", "<|endoftext|>", "<|im_end|>", "<|end_story|>"}) {
       const int32_t id = vocab.find(text);
       if (id >= 0 && vocab.tokens[id].type == TokenType::kControl) {
         vocab.eos_id = id;
