@@ -35,9 +35,15 @@ int main(int argc, char** argv) {
   }
   try {
     app.parse(argc, argv);
+  } catch (const CLI::CallForHelp& e) {
+    return app.exit(e);
+  } catch (const CLI::CallForAllHelp& e) {
+    return app.exit(e);
+  } catch (const CLI::CallForVersion& e) {
+    return app.exit(e);
   } catch (const CLI::ParseError& e) {
-    const int code = app.exit(e);
-    return code == 0 ? 0 : 1;
+    // Bad command lines get the same one-line error as every other failure.
+    return fail(std::string(e.what()) + " (run with --help for usage)");
   }
   for (auto& [sub, run] : runs)
     if (sub->parsed()) return run();

@@ -12,11 +12,15 @@ struct AttentionShape {
   int n_head = 0;     // query heads
   int n_head_kv = 0;  // key/value heads; n_head / n_head_kv query heads share one
   int head_dim = 0;
+  float scale = 0.0f;    // multiplier of q . k; 0 means 1 / sqrt(head_dim)
+  int window = 0;        // > 0: sliding window, a query at p sees only keys at p - window < j <= p
+  float softcap = 0.0f;  // > 0: scores = softcap * tanh(scores / softcap) before the softmax
 };
 
 // For token t < n_tokens at position p = pos0 + t and query head h with KV head
 // g = h / (n_head / n_head_kv):
-//   out[t][h] = sum_{j <= p} softmax_j(q[t][h] . k[j][g] / sqrt(head_dim)) v[j][g]
+//   out[t][h] = sum_{j0 <= j <= p} softmax_j(scale * q[t][h] . k[j][g]) v[j][g]
+// with j0 = 0, or p - window + 1 for a sliding window (optionally soft-capped scores).
 // q, out: [n_tokens][n_head * head_dim]. The cache must already hold positions <= pos0 + n_tokens - 1.
 // scratch: pool.size() * cache.n_ctx() floats (one row of scores per thread).
 // Each (token, head) is computed by one thread start to finish, so results do not depend on

@@ -18,6 +18,10 @@ void rmsnorm(const float* x, const float* w, float eps, int64_t n, float* y) {
   }
 }
 
+void rmsnorm_rows(const float* x, const float* w, float eps, int64_t n_rows, int64_t d, float* y) {
+  for (int64_t r = 0; r < n_rows; ++r) rmsnorm(x + r * d, w, eps, d, y + r * d);
+}
+
 void add_inplace(float* x, const float* y, int64_t n) {
   for (int64_t i = 0; i < n; ++i) x[i] += y[i];
 }
@@ -31,6 +35,18 @@ void silu_mul_inplace(float* gate, const float* up, int64_t n) {
     const float a = gate[i];
     gate[i] = a / (1.0f + std::exp(-a)) * up[i];
   }
+}
+
+void gelu_tanh_mul_inplace(float* gate, const float* up, int64_t n) {
+  const float k = 0.7978845608028654f;  // sqrt(2 / pi)
+  for (int64_t i = 0; i < n; ++i) {
+    const float a = gate[i];
+    gate[i] = 0.5f * a * (1.0f + std::tanh(k * (a + 0.044715f * a * a * a))) * up[i];
+  }
+}
+
+void softcap_inplace(float* x, float cap, int64_t n) {
+  for (int64_t i = 0; i < n; ++i) x[i] = cap * std::tanh(x[i] / cap);
 }
 
 void softmax_inplace(float* x, int64_t n) {

@@ -10,6 +10,9 @@ namespace nexus {
 // y = x / sqrt(mean(x^2) + eps) * w   (w may be null: no gain). y may alias x.
 void rmsnorm(const float* x, const float* w, float eps, int64_t n, float* y);
 
+// rmsnorm of each of n_rows rows of width d: y[r] = rmsnorm(x[r]) * w. y may alias x.
+void rmsnorm_rows(const float* x, const float* w, float eps, int64_t n_rows, int64_t d, float* y);
+
 // x[i] += y[i]
 void add_inplace(float* x, const float* y, int64_t n);
 
@@ -18,6 +21,13 @@ void scale_inplace(float* x, float s, int64_t n);
 
 // gate[i] = silu(gate[i]) * up[i], silu(a) = a / (1 + exp(-a)).
 void silu_mul_inplace(float* gate, const float* up, int64_t n);
+
+// gate[i] = gelu_tanh(gate[i]) * up[i] (GeGLU), with the tanh approximation of GELU
+// gelu_tanh(a) = a / 2 * (1 + tanh(sqrt(2 / pi) * (a + 0.044715 a^3))).
+void gelu_tanh_mul_inplace(float* gate, const float* up, int64_t n);
+
+// x[i] = cap * tanh(x[i] / cap): squashes values smoothly into (-cap, cap) (Gemma logit soft-capping).
+void softcap_inplace(float* x, float cap, int64_t n);
 
 // In-place softmax: x[i] = exp(x[i] - max) / sum_j exp(x[j] - max).
 void softmax_inplace(float* x, int64_t n);
