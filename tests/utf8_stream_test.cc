@@ -7,6 +7,9 @@
 #include <string>
 #include <vector>
 
+#include "nexus/nexus.h"
+#include "test_util.h"
+
 namespace nexus {
 namespace {
 
@@ -120,6 +123,37 @@ TEST(Utf8Stream, FinishResetsTheStream) {
   EXPECT_EQ(s.finish(), kFFFD);
   EXPECT_EQ(s.push("\xAC"), kFFFD);  // the old lead is gone: a lone continuation byte
   EXPECT_EQ(s.finish(), "");
+}
+
+// generate() on a random-weight model whose vocabulary is mostly byte tokens: the random
+// byte stream splits and breaks characters everywhere, yet every streamed chunk is valid
+// UTF-8 and the chunks add up to the returned text.
+TEST(Utf8Stream, GenerateStreamsOnlyValidUtf8) {
+  const std::string path = test::temp_dir() + "/bytes.gguf";
+  auto synth = test::run_nexus("synth --dim 64 --layers 1 --ffn 96 --heads 2 --kv-heads 2 --vocab 300 --seed 3 '" +
+                               path + "'");
+  ASSERT_EQ(synth.exit_code, 0) << synth.err;
+  Result<std::shared_ptr<Model>> model = Model::load(path);
+  ASSERT_TRUE(model.ok()) << model.error().message;
+  Result<std::unique_ptr<Session>> session = Session::create(*model, 512);
+  ASSERT_TRUE(session.ok());
+  GenerateOptions opts;
+  opts.max_tokens = 400;
+  opts.sampling = {.temperature = 2.0f, .top_k = 0, .top_p = 1.0f, .min_p = 0.0f, .seed = 5};
+  std::string streamed;
+  int chunks = 0;
+  Result<std::string> text = generate(**session, "abc", opts, [&](std::string_view piece) {
+    EXPECT_TRUE(is_valid_utf8(std::string(piece)));
+    streamed += piece;
+    ++chunks;
+    return true;
+  });
+  ASSERT_TRUE(text.ok()) << text.error().message;
+  EXPECT_TRUE(is_valid_utf8(*text));
+  EXPECT_EQ(streamed, *text);
+  EXPECT_GT(chunks, 10);
+  // The stream did hit broken bytes, which came out as U+FFFD.
+  EXPECT_NE(text->find(kFFFD), std::string::npos);
 }
 
 }  // namespace

@@ -10,7 +10,7 @@ prompt and the greedy continuation from BOS in tinystories656k.json.
 
 tests/golden_test.cc converts each model with `nexus convert` and compares.
 
-Usage: PYTHONPATH=<dir with torch+transformers> python3 tools/make_golden.py [--shared DIR]
+Usage: PYTHONPATH=<dir with torch+transformers> python3 tools/make_golden.py [--shared DIR] [--only gemma3]
 Requirements: tools/requirements-golden.txt.
 """
 import argparse
@@ -24,8 +24,8 @@ import sys
 
 import torch
 import transformers
-from transformers import (LlamaConfig, LlamaForCausalLM, MistralConfig, MistralForCausalLM,
-                          Qwen2Config, Qwen2ForCausalLM, Qwen3Config, Qwen3ForCausalLM)
+from transformers import (Gemma3ForCausalLM, Gemma3TextConfig, LlamaConfig, LlamaForCausalLM, MistralConfig,
+                          MistralForCausalLM, Qwen2Config, Qwen2ForCausalLM, Qwen3Config, Qwen3ForCausalLM)
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 OUT = os.path.join(ROOT, "tests", "data", "golden")
@@ -54,6 +54,10 @@ MODELS = [
      dict(tie_word_embeddings=False, rope_theta=1000000.0, head_dim=32), torch.bfloat16),
 ]
 
+# Written with its own generator (seed below), so it can be (re)generated alone with --only.
+GEMMA3 = ("gemma3", Gemma3TextConfig, Gemma3ForCausalLM, {}, torch.bfloat16)
+GEMMA3_SEED = 3
+
 # Fixed prompts: the first starts with BOS (1); lengths 5, 12, 20.
 PROMPTS = [
     [1, 100, 37, 200, 5],
@@ -81,12 +85,13 @@ def make_config(cls, extra):
 
 
 @torch.no_grad()
-def randomize(model, gen):
+def randomize(model, gen, norm_center=1.0):
     """Weights large enough that logits are O(1..10), so a 1e-3 tolerance means something:
-    matrices ~ N(0, 2.25/fan_in), embeddings N(0, 0.25), norm weights 1 + N(0, 0.2), biases N(0, 0.5)."""
+    matrices ~ N(0, 2.25/fan_in), embeddings N(0, 0.25), norm weights 1 + N(0, 0.2), biases N(0, 0.5).
+    Gemma's RMSNorm multiplies by (1 + w): its norm weights are centred on 0 (norm_center=0)."""
     for name, p in model.named_parameters():
         if p.dim() == 1 and "norm" in name:
-            p.copy_(1.0 + 0.2 * torch.randn(p.shape, generator=gen))
+            p.copy_(norm_center + 0.2 * torch.randn(p.shape, generator=gen))
         elif p.dim() == 1:
             p.copy_(0.5 * torch.randn(p.shape, generator=gen))
         elif "embed_tokens" in name:
@@ -101,11 +106,34 @@ def all_logits(model, ids):
     return out.logits[0].float()  # [len, vocab]
 
 
+def gemma3_config():
+    """Gemma 3 text model: head_dim 32 != hidden / heads (16), 4 query heads on 1 KV head, 7 layers
+    (layer 5 global, the others local with a 4-token window, so prompts of 12 and 20 tokens
+    exercise the window), query_pre_attn_scalar 48 != head_dim, linear RoPE scaling on the global
+    layers only, and final logit soft-capping (absent in released Gemma 3, supported anyway)."""
+    kw = dict(vocab_size=VOCAB, hidden_size=64, intermediate_size=128, num_hidden_layers=7,
+              num_attention_heads=4, num_key_value_heads=1, head_dim=32, max_position_embeddings=256,
+              rms_norm_eps=1e-6, query_pre_attn_scalar=48, sliding_window=4, final_logit_softcapping=20.0,
+              tie_word_embeddings=True, bos_token_id=2, eos_token_id=1, pad_token_id=0)
+    if int(transformers.__version__.split(".")[0]) >= 5:
+        kw["rope_parameters"] = {
+            "full_attention": {"rope_type": "linear", "rope_theta": 1000000.0, "factor": 2.0},
+            "sliding_attention": {"rope_type": "default", "rope_theta": 10000.0},
+        }
+    else:
+        kw.update(rope_theta=1000000.0, rope_local_base_freq=10000.0,
+                  rope_scaling={"rope_type": "linear", "factor": 2.0})
+    return Gemma3TextConfig(**kw)
+
+
 def write_model(name, cfg_cls, model_cls, extra, store_dtype, gen):
-    cfg = make_config(cfg_cls, extra)
+    if cfg_cls is Gemma3TextConfig:
+        cfg = gemma3_config()
+    else:
+        cfg = make_config(cfg_cls, extra)
     cfg._attn_implementation = "eager"
     model = model_cls(cfg).to(torch.float32).eval()
-    randomize(model, gen)
+    randomize(model, gen, norm_center=0.0 if cfg_cls is Gemma3TextConfig else 1.0)
     # Round the weights to the storage type so the reference sees exactly what is saved. Only
     # the parameters: model.to(bf16) would also round the RoPE inv_freq buffer, and a reference
     # with rounded RoPE frequencies drifts from any exact implementation as positions grow.
@@ -168,13 +196,19 @@ def write_tinystories(shared):
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--shared", default=os.environ.get("NEXUS_SHARED", os.path.join(ROOT, "..", "shared")))
+    ap.add_argument("--only", help="write only this model (gemma3); the others share one random stream")
     args = ap.parse_args()
     torch.manual_seed(1234)
     os.makedirs(OUT, exist_ok=True)
-    gen = torch.Generator().manual_seed(1234)
-    for name, cfg_cls, model_cls, extra, store_dtype in MODELS:
-        write_model(name, cfg_cls, model_cls, extra, store_dtype, gen)
-    write_tinystories(args.shared)
+    if args.only not in (None, GEMMA3[0]):
+        sys.exit(f"--only supports {GEMMA3[0]}: the other models share one random stream, regenerate them all")
+    if args.only is None:
+        gen = torch.Generator().manual_seed(1234)
+        for name, cfg_cls, model_cls, extra, store_dtype in MODELS:
+            write_model(name, cfg_cls, model_cls, extra, store_dtype, gen)
+    write_model(*GEMMA3, torch.Generator().manual_seed(GEMMA3_SEED))
+    if args.only is None:
+        write_tinystories(args.shared)
 
 
 if __name__ == "__main__":

@@ -105,15 +105,28 @@ struct GenerateStats {
   int generated_tokens = 0;
   double prompt_seconds = 0;
   double generate_seconds = 0;
-  std::string finish_reason;  // "stop" (EOS / stop string) or "length"
+  std::string finish_reason;  // "stop" (EOS / stop string / on_text returned false) or "length"
   uint64_t seed = 0;          // the sampler's seed (the drawn one when SamplingParams asked for random)
+  std::vector<int32_t> tokens;  // ids sampled, end-of-generation token excluded (a chat keeps
+                                // them to know what its KV cache holds)
 };
 
 // Tokenizes `prompt`, evaluates it after the session's n_past() tokens (reset() first for a
 // fresh start), samples until a stop condition. `on_text` (may be empty)
 // receives output text as it is produced; return false from it to stop early.
+// Output text is always valid UTF-8: a character split over several tokens is passed on once
+// whole, ill-formed bytes become U+FFFD (decode/utf8_stream.h).
+// On return the session holds the prompt and the generated tokens that were fed back (all but
+// the last one sampled, unless generation ended with an end-of-generation token).
 Result<std::string> generate(Session& session, std::string_view prompt, const GenerateOptions& options,
                              const std::function<bool(std::string_view)>& on_text = {},
                              GenerateStats* stats = nullptr);
+
+// generate() from prompt tokens already made (options.add_bos is not used): a chat evaluates
+// only the tokens of its new turn this way. `prompt` must not be empty.
+Result<std::string> generate_from_tokens(Session& session, std::span<const int32_t> prompt,
+                                         const GenerateOptions& options,
+                                         const std::function<bool(std::string_view)>& on_text = {},
+                                         GenerateStats* stats = nullptr);
 
 }  // namespace nexus

@@ -6,6 +6,7 @@
 #include <string>
 
 #include "cli/command.h"
+#include "cli/sampling_flags.h"
 #include "nexus/nexus.h"
 
 namespace nexus::cli {
@@ -63,7 +64,6 @@ int run(const RunArgs& a) {
 
 CommandRun setup(CLI::App& sub) {
   auto a = std::make_shared<RunArgs>();
-  SamplingParams& s = a->sampling;
   sub.add_option("-m,--model", a->model, "GGUF model file")->required();
   sub.add_option("-p,--prompt", a->prompt, "prompt text")->required();
   sub.add_option("-n,--n-predict", a->n_predict, "tokens to generate (-1: until end of generation or full context)")
@@ -71,20 +71,7 @@ CommandRun setup(CLI::App& sub) {
   sub.add_option("-t,--threads", a->threads, "threads (0: one per core)")->capture_default_str();
   sub.add_option("-c,--ctx-size", a->n_ctx, "context size in tokens (0: the model's, at most 4096)")
       ->capture_default_str()->check(CLI::NonNegativeNumber);
-  sub.add_option("--temp", s.temperature, "temperature (<= 0: greedy)")->capture_default_str();
-  sub.add_option("--top-k", s.top_k, "keep the k most likely tokens (<= 0: off)")->capture_default_str();
-  sub.add_option("--top-p", s.top_p, "nucleus sampling mass (1: off)")->capture_default_str();
-  sub.add_option("--min-p", s.min_p, "drop tokens below min-p times the best probability (0: off)")
-      ->capture_default_str();
-  sub.add_option("--repeat-penalty", s.repeat_penalty, "penalty for recent tokens (1: off)")
-      ->capture_default_str()
-      ->check(CLI::PositiveNumber);
-  sub.add_option("--repeat-last-n", s.repeat_last_n, "window of the penalties in tokens (-1: all)")
-      ->capture_default_str();
-  sub.add_option("--presence-penalty", s.presence_penalty, "OpenAI presence penalty (0: off)")->capture_default_str();
-  sub.add_option("--frequency-penalty", s.frequency_penalty, "OpenAI frequency penalty (0: off)")
-      ->capture_default_str();
-  sub.add_option("--seed", s.seed, "random seed (default: random)");
+  add_sampling_flags(sub, a->sampling);
   sub.add_option("--stop", a->stop, "stop string (repeatable; not printed)");
   sub.add_flag("--no-bos", a->no_bos, "do not add the BOS token");
   return [a] { return run(*a); };

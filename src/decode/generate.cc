@@ -5,6 +5,7 @@
 #include <chrono>
 
 #include "decode/sampler.h"
+#include "decode/utf8_stream.h"
 #include "nexus/nexus.h"
 
 namespace nexus {
@@ -15,19 +16,6 @@ using Clock = std::chrono::steady_clock;
 
 double seconds_since(Clock::time_point t0) {
   return std::chrono::duration<double>(Clock::now() - t0).count();
-}
-
-// Bytes at the end of `s` that start a UTF-8 sequence not yet complete (0..3): streaming
-// holds them back so a byte-fallback character split over tokens is printed whole.
-size_t incomplete_utf8_tail(std::string_view s) {
-  const size_t n = s.size();
-  for (size_t back = 1; back <= std::min<size_t>(3, n); ++back) {
-    const unsigned char c = static_cast<unsigned char>(s[n - back]);
-    if ((c & 0xC0) == 0x80) continue;  // continuation byte: keep looking for the lead
-    const size_t len = c >= 0xF0 ? 4 : c >= 0xE0 ? 3 : c >= 0xC0 ? 2 : 1;
-    return len > back ? back : 0;
-  }
-  return 0;
 }
 
 // Length of the longest suffix of `s` that is a proper prefix of some stop string: text
@@ -49,13 +37,21 @@ size_t stop_prefix_tail(std::string_view s, const std::vector<std::string>& stop
 
 Result<std::string> generate(Session& session, std::string_view prompt, const GenerateOptions& options,
                              const std::function<bool(std::string_view)>& on_text, GenerateStats* stats) {
+  const std::vector<int32_t> tokens = session.model().tokenize(prompt, options.add_bos);
+  if (tokens.empty()) return make_error("the prompt is empty (no tokens to start from)");
+  return generate_from_tokens(session, tokens, options, on_text, stats);
+}
+
+Result<std::string> generate_from_tokens(Session& session, std::span<const int32_t> tokens,
+                                         const GenerateOptions& options,
+                                         const std::function<bool(std::string_view)>& on_text,
+                                         GenerateStats* stats) {
   Model& model = session.model();
   GenerateStats st;
   std::vector<std::string> stops;
   for (const std::string& s : options.stop)
     if (!s.empty()) stops.push_back(s);
 
-  const std::vector<int32_t> tokens = model.tokenize(prompt, options.add_bos);
   if (tokens.empty()) return make_error("the prompt is empty (no tokens to start from)");
   st.prompt_tokens = static_cast<int>(tokens.size());
   if (session.n_past() + st.prompt_tokens > session.n_ctx())
@@ -71,9 +67,28 @@ Result<std::string> generate(Session& session, std::string_view prompt, const Ge
   st.prompt_seconds = seconds_since(t_prompt);
 
   const Clock::time_point t_gen = Clock::now();
+  Utf8Stream utf8;      // token bytes -> valid UTF-8, holding back a split character
   std::string text;     // everything generated so far (stop string cut off at the end)
   size_t streamed = 0;  // bytes of `text` already passed to on_text
   bool cancelled = false;
+  bool stopped = false;  // a stop string was found (and cut off)
+
+  // Appends valid text; cuts `text` at a stop string and returns true when one is found.
+  auto append = [&](std::string_view valid) {
+    // A stop string may straddle the previous piece: search from where it could begin.
+    const size_t search_from = text.size();
+    text += valid;
+    size_t stop_at = std::string::npos;
+    for (const std::string& s : stops) {
+      const size_t from = search_from >= s.size() - 1 ? search_from - (s.size() - 1) : 0;
+      const size_t at = text.find(s, std::max(from, streamed));
+      if (at != std::string::npos) stop_at = std::min(stop_at, at);
+    }
+    if (stop_at == std::string::npos) return false;
+    text.resize(stop_at);
+    return true;
+  };
+
   st.finish_reason = "length";
   for (;;) {
     if (options.max_tokens >= 0 && st.generated_tokens >= options.max_tokens) break;
@@ -83,26 +98,17 @@ Result<std::string> generate(Session& session, std::string_view prompt, const Ge
       break;
     }
     sampler.accept(token);
+    st.tokens.push_back(token);
     ++st.generated_tokens;
-    const size_t search_from = text.size();
-    text += model.token_to_piece(token);
-
-    // A stop string may straddle the previous piece: search from where it could begin.
-    size_t stop_at = std::string::npos;
-    for (const std::string& s : stops) {
-      const size_t from = search_from >= s.size() - 1 ? search_from - (s.size() - 1) : 0;
-      const size_t at = text.find(s, std::max(from, streamed));
-      if (at != std::string::npos) stop_at = std::min(stop_at, at);
-    }
-    if (stop_at != std::string::npos) {
-      text.resize(stop_at);
+    if (append(utf8.push(model.token_to_piece(token)))) {
+      stopped = true;
       st.finish_reason = "stop";
       break;
     }
 
     if (on_text) {
       std::string_view pending = std::string_view(text).substr(streamed);
-      const size_t hold = std::max(stop_prefix_tail(pending, stops), incomplete_utf8_tail(pending));
+      const size_t hold = stop_prefix_tail(pending, stops);
       if (pending.size() > hold) {
         if (!on_text(pending.substr(0, pending.size() - hold))) cancelled = true;
         streamed += pending.size() - hold;
@@ -117,9 +123,11 @@ Result<std::string> generate(Session& session, std::string_view prompt, const Ge
     const int32_t next[1] = {token};
     NX_ASSIGN_OR_RETURN(logits, session.eval(next));
   }
+  // A character still incomplete when generation ended is one U+FFFD.
+  if (!stopped && !cancelled && append(utf8.finish())) st.finish_reason = "stop";
   if (on_text && !cancelled && streamed < text.size()) on_text(std::string_view(text).substr(streamed));
   st.generate_seconds = seconds_since(t_gen);
-  if (stats) *stats = st;
+  if (stats) *stats = std::move(st);
   return text;
 }
 

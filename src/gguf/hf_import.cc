@@ -95,6 +95,98 @@ Status parse_rope(const json& j, HfConfig& c) {
   return Status::Ok();
 }
 
+// A boolean or string field; absent, null or of another type gives `def`.
+bool flag(const json& j, const char* key) {
+  auto it = j.find(key);
+  return it != j.end() && it->is_boolean() && it->get<bool>();
+}
+std::string text_field(const json& j, const char* key, const std::string& def) {
+  auto it = j.find(key);
+  return it != j.end() && it->is_string() ? it->get<std::string>() : def;
+}
+
+// Gemma 3's text config: the file itself (Gemma3ForCausalLM) or its text_config
+// (Gemma3ForConditionalGeneration), with Gemma3TextConfig's defaults for the fields
+// save_pretrained leaves out when they have their default value.
+Result<json> gemma3_text_config(const json& j, const std::string& hf_arch) {
+  json t = j;
+  if (hf_arch == "Gemma3ForConditionalGeneration") {
+    auto tc = j.find("text_config");
+    if (tc == j.end() || !tc->is_object()) return make_error("config.json: Gemma3ForConditionalGeneration without a text_config object");
+    t = *tc;
+  }
+  const json defaults = {
+      {"vocab_size", 262208}, {"hidden_size", 2304}, {"intermediate_size", 9216}, {"num_hidden_layers", 26},
+      {"num_attention_heads", 8}, {"num_key_value_heads", 4}, {"head_dim", 256},
+      {"max_position_embeddings", 131072}, {"rms_norm_eps", 1e-6}, {"query_pre_attn_scalar", 256},
+      {"sliding_window", 4096}, {"bos_token_id", 2}, {"eos_token_id", 1}};
+  for (const auto& [key, value] : defaults.items())
+    if (!t.contains(key) || t[key].is_null()) t[key] = value;
+  return t;
+}
+
+// Gemma 3's attention layout: activation, query scale, soft-capping, which layers are local and
+// the two RoPE settings (global: theta + optional linear scaling; local: its own theta).
+Status parse_gemma3(const json& t, HfConfig& c) {
+  const std::string act = text_field(t, "hidden_activation", text_field(t, "hidden_act", "gelu_pytorch_tanh"));
+  if (act != "gelu_pytorch_tanh")
+    return make_error("config.json: hidden_activation '" + act + "' is not supported (only gelu_pytorch_tanh)");
+  if (flag(t, "use_bidirectional_attention"))
+    return make_error("config.json: use_bidirectional_attention is not supported");
+  if (flag(t, "attention_bias")) return make_error("config.json: attention_bias is not supported for gemma3");
+  NX_ASSIGN_OR_RETURN(c.query_pre_attn_scalar, get_number(t, "query_pre_attn_scalar", 256));
+  if (!(c.query_pre_attn_scalar > 0 && std::isfinite(c.query_pre_attn_scalar)))
+    return make_error(format("config.json: query_pre_attn_scalar = %g, expected > 0", c.query_pre_attn_scalar));
+  NX_ASSIGN_OR_RETURN(c.final_softcap, get_number(t, "final_logit_softcapping", 0.0));
+  NX_ASSIGN_OR_RETURN(c.attn_softcap, get_number(t, "attn_logit_softcapping", 0.0));
+  if (!(c.final_softcap >= 0) || !(c.attn_softcap >= 0)) return make_error("config.json: negative logit soft-capping");
+  NX_ASSIGN_OR_RETURN(c.sliding_window, get_int(t, "sliding_window", 4096, 1, 1 << 24));
+
+  // Local layers: layer_types if given, else every layer but each sliding_window_pattern-th.
+  std::vector<bool> local(static_cast<size_t>(c.n_layer));
+  NX_ASSIGN_OR_RETURN(const int64_t pattern, get_int(t, "sliding_window_pattern", 6, 1, 1 << 16));
+  for (int64_t i = 0; i < c.n_layer; ++i) local[i] = (i + 1) % pattern != 0;
+  if (auto lt = t.find("layer_types"); lt != t.end() && !lt->is_null()) {
+    if (!lt->is_array() || static_cast<int64_t>(lt->size()) != c.n_layer)
+      return make_error("config.json: layer_types must list one type per layer");
+    for (int64_t i = 0; i < c.n_layer; ++i) {
+      const std::string type = (*lt)[i].is_string() ? (*lt)[i].get<std::string>() : "";
+      if (type != "sliding_attention" && type != "full_attention")
+        return make_error("config.json: layer_types[" + std::to_string(i) + "] = '" + type +
+                          "', expected sliding_attention or full_attention");
+      local[i] = type == "sliding_attention";
+    }
+  }
+  // GGUF records the pattern as a period: find the one that reproduces `local`.
+  for (int64_t p = 1; p <= c.n_layer + 1 && c.swa_period == 0; ++p) {
+    bool same = true;
+    for (int64_t i = 0; i < c.n_layer; ++i) same = same && local[i] == ((i + 1) % p != 0);
+    if (same) c.swa_period = p;
+  }
+  if (c.swa_period == 0) return make_error("config.json: layer_types is not periodic (global every P-th layer): unsupported");
+
+  // transformers 5: rope_parameters {full_attention: {...}, sliding_attention: {...}};
+  // transformers 4: rope_theta + rope_scaling (global layers), rope_local_base_freq.
+  const json* local_rope = nullptr;
+  if (auto rp = t.find("rope_parameters"); rp != t.end() && rp->is_object() && rp->contains("full_attention")) {
+    NX_TRY(parse_rope(json{{"rope_parameters", (*rp)["full_attention"]}}, c));
+    if (auto s = rp->find("sliding_attention"); s != rp->end() && s->is_object()) local_rope = &*s;
+  } else {
+    json g = t;
+    if (!g.contains("rope_theta") || g["rope_theta"].is_null()) g["rope_theta"] = 1000000.0;
+    NX_TRY(parse_rope(g, c));
+    NX_ASSIGN_OR_RETURN(c.rope_local_theta, get_number(t, "rope_local_base_freq", 10000.0));
+  }
+  if (local_rope) {
+    NX_ASSIGN_OR_RETURN(c.rope_local_theta, get_number(*local_rope, "rope_theta", 10000.0));
+    const std::string type = text_field(*local_rope, "rope_type", "default");
+    if (type != "default") return make_error("config.json: RoPE scaling of the sliding-window layers ('" + type + "') is not supported");
+  }
+  if (!(c.rope_local_theta > 1.0 && std::isfinite(c.rope_local_theta)))
+    return make_error(format("config.json: local RoPE theta = %g, expected > 1", c.rope_local_theta));
+  return Status::Ok();
+}
+
 }  // namespace
 
 Result<HfConfig> parse_config(std::string_view text) {
@@ -114,38 +206,57 @@ Result<HfConfig> parse_config(std::string_view text) {
     } else if (c.hf_arch == "Qwen3ForCausalLM") {
       c.arch = Arch::kQwen3;
       c.gguf_arch = "qwen3";
+    } else if (c.hf_arch == "Gemma3ForCausalLM" || c.hf_arch == "Gemma3ForConditionalGeneration") {
+      c.arch = Arch::kGemma3;
+      c.gguf_arch = "gemma3";
     } else {
       return make_error("config.json: architecture '" + (c.hf_arch.empty() ? "(none)" : c.hf_arch) +
                         "' is not supported (supported: LlamaForCausalLM, MistralForCausalLM, "
-                        "Qwen2ForCausalLM, Qwen3ForCausalLM)");
+                        "Qwen2ForCausalLM, Qwen3ForCausalLM, Gemma3ForCausalLM, Gemma3ForConditionalGeneration)");
     }
-    if (auto act = j.find("hidden_act"); act != j.end() && act->is_string() && *act != "silu")
-      return make_error("config.json: hidden_act '" + act->get<std::string>() + "' is not supported (only silu)");
+    // The fields of the language model: the whole file, or Gemma 3's text_config with its defaults.
+    json t = j;
+    if (c.arch == Arch::kGemma3) {
+      NX_ASSIGN_OR_RETURN(t, gemma3_text_config(j, c.hf_arch));
+    }
+    if (c.arch != Arch::kGemma3) {
+      if (auto act = t.find("hidden_act"); act != t.end() && act->is_string() && *act != "silu")
+        return make_error("config.json: hidden_act '" + act->get<std::string>() + "' is not supported (only silu)");
+    }
 
-    NX_ASSIGN_OR_RETURN(c.vocab_size, get_int(j, "vocab_size", std::nullopt, 1, 1 << 24));
-    NX_ASSIGN_OR_RETURN(c.hidden_size, get_int(j, "hidden_size", std::nullopt, 1, kMaxDim));
-    NX_ASSIGN_OR_RETURN(c.n_layer, get_int(j, "num_hidden_layers", std::nullopt, 1, 4096));
-    NX_ASSIGN_OR_RETURN(c.n_head, get_int(j, "num_attention_heads", std::nullopt, 1, 4096));
-    NX_ASSIGN_OR_RETURN(c.n_head_kv, get_int(j, "num_key_value_heads", c.n_head, 1, c.n_head));
+    NX_ASSIGN_OR_RETURN(c.vocab_size, get_int(t, "vocab_size", std::nullopt, 1, 1 << 24));
+    NX_ASSIGN_OR_RETURN(c.hidden_size, get_int(t, "hidden_size", std::nullopt, 1, kMaxDim));
+    NX_ASSIGN_OR_RETURN(c.n_layer, get_int(t, "num_hidden_layers", std::nullopt, 1, 4096));
+    NX_ASSIGN_OR_RETURN(c.n_head, get_int(t, "num_attention_heads", std::nullopt, 1, 4096));
+    NX_ASSIGN_OR_RETURN(c.n_head_kv, get_int(t, "num_key_value_heads", c.n_head, 1, c.n_head));
     if (c.n_head % c.n_head_kv != 0)
       return make_error(format("config.json: num_attention_heads %lld is not a multiple of num_key_value_heads %lld",
                                static_cast<long long>(c.n_head), static_cast<long long>(c.n_head_kv)));
-    NX_ASSIGN_OR_RETURN(c.n_ff, get_int(j, "intermediate_size", std::nullopt, 1, kMaxDim));
-    NX_ASSIGN_OR_RETURN(c.n_ctx_train, get_int(j, "max_position_embeddings", 2048, 1, 1 << 24));
-    c.head_dim_explicit = j.contains("head_dim") && !j["head_dim"].is_null();
+    NX_ASSIGN_OR_RETURN(c.n_ff, get_int(t, "intermediate_size", std::nullopt, 1, kMaxDim));
+    NX_ASSIGN_OR_RETURN(c.n_ctx_train, get_int(t, "max_position_embeddings", 2048, 1, 1 << 24));
+    c.head_dim_explicit = t.contains("head_dim") && !t["head_dim"].is_null();
     if (!c.head_dim_explicit && c.hidden_size % c.n_head != 0)
       return make_error("config.json: hidden_size is not a multiple of num_attention_heads and no head_dim is given");
-    NX_ASSIGN_OR_RETURN(c.head_dim, get_int(j, "head_dim", c.hidden_size / c.n_head, 2, 1 << 16));
+    NX_ASSIGN_OR_RETURN(c.head_dim, get_int(t, "head_dim", c.hidden_size / c.n_head, 2, 1 << 16));
     if (c.head_dim % 2 != 0) return make_error(format("config.json: head_dim %lld is odd", static_cast<long long>(c.head_dim)));
-    NX_ASSIGN_OR_RETURN(c.rms_eps, get_number(j, "rms_norm_eps", 1e-6));
+    NX_ASSIGN_OR_RETURN(c.rms_eps, get_number(t, "rms_norm_eps", 1e-6));
     if (!(c.rms_eps > 0.0 && c.rms_eps < 1.0)) return make_error(format("config.json: rms_norm_eps = %g", c.rms_eps));
-    NX_TRY(parse_rope(j, c));
-    if (auto t = j.find("tie_word_embeddings"); t != j.end() && t->is_boolean()) c.tie_word_embeddings = t->get<bool>();
-    c.bos_id = get_token_id(j, "bos_token_id");
-    c.eos_id = get_token_id(j, "eos_token_id");
-    if (auto sw = j.find("sliding_window"); sw != j.end() && sw->is_number_integer() &&
+    if (c.arch == Arch::kGemma3) {
+      NX_TRY(parse_gemma3(t, c));
+    } else {
+      NX_TRY(parse_rope(t, c));
+    }
+    // Gemma3ForConditionalGeneration keeps tie_word_embeddings at the top level.
+    for (const json* src : {&j, &t})
+      if (auto tie = src->find("tie_word_embeddings"); tie != src->end() && tie->is_boolean())
+        c.tie_word_embeddings = tie->get<bool>();
+    c.bos_id = get_token_id(t, "bos_token_id");
+    c.eos_id = get_token_id(t, "eos_token_id");
+    if (c.bos_id < 0) c.bos_id = get_token_id(j, "bos_token_id");
+    if (c.eos_id < 0) c.eos_id = get_token_id(j, "eos_token_id");
+    if (auto sw = t.find("sliding_window"); c.arch != Arch::kGemma3 && sw != t.end() && sw->is_number_integer() &&
                                             sw->get<int64_t>() < c.n_ctx_train &&
-                                            j.value("use_sliding_window", c.hf_arch == "MistralForCausalLM"))
+                                            t.value("use_sliding_window", c.hf_arch == "MistralForCausalLM"))
       c.notes.push_back(format("sliding_window %lld is ignored: attention is full over the context",
                                static_cast<long long>(sw->get<int64_t>())));
     return c;
@@ -177,50 +288,110 @@ struct TensorPlan {
   std::string gguf_name;
   std::vector<int64_t> shape;  // expected HF shape (outermost first)
   bool rope_permute = false;   // llama Q/K (weights and biases)
+  bool add_one = false;        // Gemma RMSNorm gains: HF computes x * (1 + w), GGUF stores 1 + w
 };
 
-std::vector<TensorPlan> plan_tensors(const HfConfig& c, const safetensors::Checkpoint& ckpt, std::vector<std::string>* notes) {
+// Where the language model's tensors live in the checkpoint: "model." in a causal LM; inside a
+// Gemma3ForConditionalGeneration "model.language_model." (transformers >= 4.52) or
+// "language_model.model." (older saves, with the head at "language_model.lm_head.weight").
+struct TextNames {
+  std::string model = "model.";  // prefix of embed_tokens, layers.N and norm
+  std::string lm_head = "lm_head.weight";
+};
+
+TextNames text_names(const safetensors::Checkpoint& ckpt) {
+  TextNames n;
+  if (ckpt.find("model.language_model.embed_tokens.weight")) {
+    n.model = "model.language_model.";
+  } else if (ckpt.find("language_model.model.embed_tokens.weight")) {
+    n.model = "language_model.model.";
+    n.lm_head = "language_model.lm_head.weight";
+  }
+  return n;
+}
+
+std::vector<TensorPlan> plan_tensors(const HfConfig& c, const safetensors::Checkpoint& ckpt, const TextNames& names,
+                                     std::vector<std::string>* notes) {
   std::vector<TensorPlan> p;
   const int64_t E = c.hidden_size, V = c.vocab_size, F = c.n_ff, D = c.head_dim;
   const int64_t Q = c.n_head * D, KV = c.n_head_kv * D;
   const bool llama = c.arch == Arch::kLlama;
-  const bool has_embed = ckpt.find("model.embed_tokens.weight") != nullptr;
-  const bool has_head = ckpt.find("lm_head.weight") != nullptr;
+  const bool gemma = c.arch == Arch::kGemma3;
+  const std::string m = names.model;
+  const bool has_embed = ckpt.find(m + "embed_tokens.weight") != nullptr;
+  const bool has_head = ckpt.find(names.lm_head) != nullptr;
   // token_embd: the embedding, or (tied checkpoints that store only the head) lm_head.
   if (has_embed || !has_head) {
-    p.push_back({"model.embed_tokens.weight", "token_embd.weight", {V, E}});
+    p.push_back({m + "embed_tokens.weight", "token_embd.weight", {V, E}});
   } else {
-    p.push_back({"lm_head.weight", "token_embd.weight", {V, E}});
-    notes->push_back("model.embed_tokens.weight is absent: lm_head.weight is written as token_embd.weight (tied)");
+    p.push_back({names.lm_head, "token_embd.weight", {V, E}});
+    notes->push_back(m + "embed_tokens.weight is absent: " + names.lm_head + " is written as token_embd.weight (tied)");
   }
   for (int64_t l = 0; l < c.n_layer; ++l) {
-    const std::string h = format("model.layers.%lld.", static_cast<long long>(l));
+    const std::string h = m + format("layers.%lld.", static_cast<long long>(l));
     const std::string g = format("blk.%lld.", static_cast<long long>(l));
-    p.push_back({h + "input_layernorm.weight", g + "attn_norm.weight", {E}});
+    p.push_back({h + "input_layernorm.weight", g + "attn_norm.weight", {E}, false, gemma});
     p.push_back({h + "self_attn.q_proj.weight", g + "attn_q.weight", {Q, E}, llama});
     p.push_back({h + "self_attn.k_proj.weight", g + "attn_k.weight", {KV, E}, llama});
     p.push_back({h + "self_attn.v_proj.weight", g + "attn_v.weight", {KV, E}});
     p.push_back({h + "self_attn.o_proj.weight", g + "attn_output.weight", {E, Q}});
     // Biases: required for qwen2, carried along when a llama checkpoint has them.
-    if (c.arch == Arch::kQwen2 || ckpt.find(h + "self_attn.q_proj.bias")) {
+    if (c.arch == Arch::kQwen2 || (!gemma && ckpt.find(h + "self_attn.q_proj.bias"))) {
       p.push_back({h + "self_attn.q_proj.bias", g + "attn_q.bias", {Q}, llama});
       p.push_back({h + "self_attn.k_proj.bias", g + "attn_k.bias", {KV}, llama});
       p.push_back({h + "self_attn.v_proj.bias", g + "attn_v.bias", {KV}});
     }
-    if (ckpt.find(h + "self_attn.o_proj.bias")) p.push_back({h + "self_attn.o_proj.bias", g + "attn_output.bias", {E}});
-    if (c.arch == Arch::kQwen3) {
-      p.push_back({h + "self_attn.q_norm.weight", g + "attn_q_norm.weight", {D}});
-      p.push_back({h + "self_attn.k_norm.weight", g + "attn_k_norm.weight", {D}});
+    if (!gemma && ckpt.find(h + "self_attn.o_proj.bias"))
+      p.push_back({h + "self_attn.o_proj.bias", g + "attn_output.bias", {E}});
+    switch (c.arch) {
+      case Arch::kLlama:
+      case Arch::kQwen2:
+        p.push_back({h + "post_attention_layernorm.weight", g + "ffn_norm.weight", {E}});
+        break;
+      case Arch::kQwen3:
+        p.push_back({h + "self_attn.q_norm.weight", g + "attn_q_norm.weight", {D}});
+        p.push_back({h + "self_attn.k_norm.weight", g + "attn_k_norm.weight", {D}});
+        p.push_back({h + "post_attention_layernorm.weight", g + "ffn_norm.weight", {E}});
+        break;
+      case Arch::kGemma3:
+        // Gemma's post_attention_layernorm normalises the attention output; the norm before
+        // the feed-forward is pre_feedforward_layernorm.
+        p.push_back({h + "self_attn.q_norm.weight", g + "attn_q_norm.weight", {D}, false, true});
+        p.push_back({h + "self_attn.k_norm.weight", g + "attn_k_norm.weight", {D}, false, true});
+        p.push_back({h + "post_attention_layernorm.weight", g + "post_attention_norm.weight", {E}, false, true});
+        p.push_back({h + "pre_feedforward_layernorm.weight", g + "ffn_norm.weight", {E}, false, true});
+        p.push_back({h + "post_feedforward_layernorm.weight", g + "post_ffw_norm.weight", {E}, false, true});
+        break;
     }
-    p.push_back({h + "post_attention_layernorm.weight", g + "ffn_norm.weight", {E}});
     p.push_back({h + "mlp.gate_proj.weight", g + "ffn_gate.weight", {F, E}});
     p.push_back({h + "mlp.up_proj.weight", g + "ffn_up.weight", {F, E}});
     p.push_back({h + "mlp.down_proj.weight", g + "ffn_down.weight", {E, F}});
   }
-  p.push_back({"model.norm.weight", "output_norm.weight", {E}});
+  p.push_back({m + "norm.weight", "output_norm.weight", {E}, false, gemma});
   // A tied model reuses token_embd for the output projection: no output.weight.
-  if (!c.tie_word_embeddings) p.push_back({"lm_head.weight", "output.weight", {V, E}});
+  if (!c.tie_word_embeddings) p.push_back({names.lm_head, "output.weight", {V, E}});
   return p;
+}
+
+// The Gemma 3 keys beyond the common ones. The ecosystem's converter writes only
+// attention.sliding_window (its loader assumes the rest); the other keys are written so that
+// configurations differing from the released models (e.g. the tiny golden ones) load correctly.
+void write_gemma3_keys(const HfConfig& c, gguf::Writer& w) {
+  const std::string a = c.gguf_arch + ".";
+  w.set_u32(a + "attention.sliding_window", static_cast<uint32_t>(c.sliding_window));
+  w.set_u32(a + "attention.sliding_window_pattern", static_cast<uint32_t>(c.swa_period));
+  w.set_f32(a + "rope.freq_base_swa", static_cast<float>(c.rope_local_theta));
+  if (c.query_pre_attn_scalar != static_cast<double>(c.head_dim))
+    w.set_f32(a + "attention.scale", static_cast<float>(1.0 / std::sqrt(c.query_pre_attn_scalar)));
+  if (c.final_softcap > 0) w.set_f32(a + "final_logit_softcapping", static_cast<float>(c.final_softcap));
+  if (c.attn_softcap > 0) w.set_f32(a + "attn_logit_softcapping", static_cast<float>(c.attn_softcap));
+}
+
+// Gemma3ForConditionalGeneration's vision tower and projector: not part of the text model.
+bool is_vision_tensor(const std::string& name) {
+  for (const char* prefix : {"vision_tower.", "multi_modal_projector.", "model.vision_tower.", "model.multi_modal_projector."})
+    if (name.rfind(prefix, 0) == 0) return true;
+  return false;
 }
 
 std::string shape_text(const std::vector<int64_t>& s) {
@@ -255,18 +426,20 @@ Status convert(const std::string& hf_dir, const std::string& out_path, const Con
   for (const std::string& n : c.notes) log("note: " + n);
   NX_ASSIGN_OR_RETURN(safetensors::Checkpoint ckpt, safetensors::Checkpoint::open_dir(hf_dir));
 
+  const TextNames names = text_names(ckpt);
+  const std::string embd_name = names.model + "embed_tokens.weight";
   // The embedding decides the vocabulary size when it disagrees with config.json.
-  const safetensors::Tensor* embd = ckpt.find("model.embed_tokens.weight");
-  if (!embd) embd = ckpt.find("lm_head.weight");
-  if (!embd) return make_error("checkpoint has neither model.embed_tokens.weight nor lm_head.weight");
+  const safetensors::Tensor* embd = ckpt.find(embd_name);
+  if (!embd) embd = ckpt.find(names.lm_head);
+  if (!embd) return make_error("checkpoint has neither " + embd_name + " nor " + names.lm_head);
   if (embd->shape.size() == 2 && embd->shape[0] != c.vocab_size && embd->shape[0] > 0) {
     log(format("note: config.json vocab_size %lld, embedding has %lld rows: using the embedding",
                static_cast<long long>(c.vocab_size), static_cast<long long>(embd->shape[0])));
     c.vocab_size = embd->shape[0];
   }
 
-  if (!c.tie_word_embeddings && !ckpt.find("lm_head.weight") && ckpt.find("model.embed_tokens.weight")) {
-    log("note: no lm_head.weight and tie_word_embeddings is not set: treating the embeddings as tied");
+  if (!c.tie_word_embeddings && !ckpt.find(names.lm_head) && ckpt.find(embd_name)) {
+    log("note: no " + names.lm_head + " and tie_word_embeddings is not set: treating the embeddings as tied");
     c.tie_word_embeddings = true;
   }
 
@@ -293,9 +466,10 @@ Status convert(const std::string& hf_dir, const std::string& out_path, const Con
     w.set_string(a + "rope.scaling.type", "linear");
     w.set_f32(a + "rope.scaling.factor", static_cast<float>(c.rope_linear_factor));
   }
+  if (c.arch == Arch::kGemma3) write_gemma3_keys(c, w);
 
   std::vector<std::string> notes;
-  const std::vector<TensorPlan> plan = plan_tensors(c, ckpt, &notes);
+  const std::vector<TensorPlan> plan = plan_tensors(c, ckpt, names, &notes);
   for (const std::string& n : notes) log("note: " + n);
   std::set<std::string> used;
   std::vector<uint8_t> bytes;
@@ -311,6 +485,8 @@ Status convert(const std::string& hf_dir, const std::string& out_path, const Con
     const int64_t cols = t.shape.size() == 2 ? t.shape[1] : t.shape[0];
     const int64_t rows = t.shape.size() == 2 ? t.shape[0] : 1;
     if (t.rope_permute) permute_rope_rows_to_interleaved(x.data(), t.shape[0], t.shape.size() == 2 ? cols : 1, c.head_dim);
+    if (t.add_one)  // exact: transformers computes 1 + w in float32 too
+      for (float& v : x) v += 1.0f;
     const DType type = encode(x, rows, cols, options.type, &bytes);
     if (rows > 1 && type != options.type) {
       if (fallbacks++ == 0)
@@ -322,14 +498,20 @@ Status convert(const std::string& hf_dir, const std::string& out_path, const Con
     std::vector<int64_t> ne(t.shape.rbegin(), t.shape.rend());
     w.add_tensor(t.gguf_name, type, std::move(ne), bytes.data(), bytes.size());
   }
-  if (c.tie_word_embeddings && ckpt.find("lm_head.weight")) used.insert("lm_head.weight");
+  if (c.tie_word_embeddings && ckpt.find(names.lm_head)) used.insert(names.lm_head);
+  int vision = 0;  // tensors of a multimodal checkpoint's vision tower, left out
   for (const std::string& name : ckpt.names()) {
     if (used.count(name)) continue;
+    if (c.arch == Arch::kGemma3 && is_vision_tensor(name)) {
+      ++vision;
+      continue;
+    }
     // Old checkpoints carry the RoPE frequency table as a buffer; it is recomputed at run time.
     if (name.find("rotary_emb.inv_freq") != std::string::npos) continue;
     return make_error("tensor '" + name + "' is not used by the " + c.hf_arch + " mapping (unsupported variant?)");
   }
 
+  if (vision > 0) log(format("note: %d vision tensors left out (text model only)", vision));
   if (fallbacks > 1) log(format("note: %d weight tensors in all fell back to another type", fallbacks));
   NX_TRY(write_tokenizer(hf_dir, c, c.vocab_size, w, log));
   NX_TRY(w.write(out_path));

@@ -1,7 +1,8 @@
 // Hugging Face checkpoint -> GGUF: reads config.json, model.safetensors (or a sharded index) and
 // tokenizer.json from a model directory and writes one GGUF file the loader understands.
 // Supported: LlamaForCausalLM, MistralForCausalLM (written as arch "llama"), Qwen2ForCausalLM,
-// Qwen3ForCausalLM.
+// Qwen3ForCausalLM, Gemma3ForCausalLM and the text model of Gemma3ForConditionalGeneration
+// (written as arch "gemma3", the vision tower is left out).
 #pragma once
 
 #include <cstdint>
@@ -15,7 +16,7 @@
 
 namespace nexus::hf {
 
-enum class Arch { kLlama, kQwen2, kQwen3 };
+enum class Arch { kLlama, kQwen2, kQwen3, kGemma3 };
 
 // The parts of config.json the conversion needs, validated.
 struct HfConfig {
@@ -35,6 +36,13 @@ struct HfConfig {
   double rope_theta = 10000.0;
   double rope_linear_factor = 0;  // > 0: linear RoPE scaling
   bool tie_word_embeddings = false;
+  // Gemma 3 only (from text_config for Gemma3ForConditionalGeneration).
+  double query_pre_attn_scalar = 0;  // scores are scaled by its -1/2 power
+  int64_t sliding_window = 0;        // keys a local layer sees; 0: no local layers
+  int64_t swa_period = 0;            // layer i is global when (i + 1) % swa_period == 0
+  double rope_local_theta = 10000.0; // RoPE base of the local layers
+  double final_softcap = 0;          // > 0: logit soft-capping
+  double attn_softcap = 0;           // > 0: attention score soft-capping
   int64_t bos_id = -1;        // -1 when config.json does not say
   int64_t eos_id = -1;
   std::vector<std::string> notes;  // non-fatal observations worth a log line

@@ -6,7 +6,9 @@
 // with these flags and could be picked by the linker for scalar callers.
 #include <immintrin.h>
 
+#include <cstddef>
 #include <cstdint>
+#include <type_traits>
 
 #include "kernels/dot_kernels.h"
 #include "kernels/kquant_scales.h"
@@ -326,6 +328,150 @@ float dot_q6_k_q8_k(int n, const void* wv, const void* av) {
     acc = _mm256_fmadd_ps(_mm256_set1_ps(a[b].d * h2f(w[b].d)), _mm256_cvtepi32_ps(isum), acc);
   }
   return hsum(acc);
+}
+
+// ---- Block products (GemmFn): tokens in groups of up to 4, each weight block unpacked once
+// per group and reused from registers. For every (row, token) the float operations are
+// those of the matching dot above, in the same order, so results are bitwise equal.
+namespace {
+
+template <int T>
+using Tok = std::integral_constant<int, T>;
+
+// Calls tile(Tok<nt>, weight row, token block pointers, y of (row, first token)) for every
+// row and group of nt <= 4 tokens. Token groups are the outer loop: the rows of this call
+// (a cache-sized tile chosen by matmul) are re-read from cache for each group.
+template <class W, class A, class Tile>
+void gemm_groups(const void* w, size_t w_stride, int n_rows, const void* a, size_t a_stride, int n_tok,
+                 float* y, size_t y_stride, Tile tile) {
+  const auto* wb = static_cast<const uint8_t*>(w);
+  const auto* ab = static_cast<const uint8_t*>(a);
+  for (int t0 = 0; t0 < n_tok; t0 += 4) {
+    const int nt = n_tok - t0 < 4 ? n_tok - t0 : 4;
+    const A* at[4];
+    for (int i = 0; i < 4; ++i) at[i] = reinterpret_cast<const A*>(ab + (t0 + (i < nt ? i : nt - 1)) * a_stride);
+    for (int r = 0; r < n_rows; ++r) {
+      const W* wr = reinterpret_cast<const W*>(wb + r * w_stride);
+      if (r + 1 < n_rows) _mm_prefetch(reinterpret_cast<const char*>(wb + (r + 1) * w_stride), _MM_HINT_T0);
+      float* yr = y + static_cast<size_t>(t0) * y_stride + r;
+      switch (nt) {
+        case 4: tile(Tok<4>{}, wr, at, yr); break;
+        case 3: tile(Tok<3>{}, wr, at, yr); break;
+        case 2: tile(Tok<2>{}, wr, at, yr); break;
+        default: tile(Tok<1>{}, wr, at, yr); break;
+      }
+    }
+  }
+}
+
+}  // namespace
+
+void gemm_q8_0_q8_0(int n, const void* w, size_t w_stride, int n_rows, const void* a, size_t a_stride, int n_tok,
+                    float* y, size_t y_stride) {
+  const int nb = n / kQK8_0;
+  gemm_groups<BlockQ8_0, BlockQ8_0>(
+      w, w_stride, n_rows, a, a_stride, n_tok, y, y_stride,
+      [&](auto tok, const BlockQ8_0* wr, const BlockQ8_0* const* at, float* yr) {
+        constexpr int T = decltype(tok)::value;
+        const __m256i ones = _mm256_set1_epi16(1);
+        __m256 acc[T];
+        for (int t = 0; t < T; ++t) acc[t] = _mm256_setzero_ps();
+        for (int b = 0; b < nb; ++b) {
+          const __m256i q = load256(wr[b].qs);
+          const __m256i qabs = _mm256_sign_epi8(q, q);
+          const float wd = h2f(wr[b].d);
+          for (int t = 0; t < T; ++t) {
+            const __m256i x = load256(at[t][b].qs);
+            const __m256i p = _mm256_madd_epi16(_mm256_maddubs_epi16(qabs, _mm256_sign_epi8(x, q)), ones);
+            acc[t] = _mm256_fmadd_ps(_mm256_set1_ps(wd * h2f(at[t][b].d)), _mm256_cvtepi32_ps(p), acc[t]);
+          }
+        }
+        for (int t = 0; t < T; ++t) yr[t * y_stride] = hsum(acc[t]);
+      });
+}
+
+void gemm_q4_k_q8_k(int n, const void* w, size_t w_stride, int n_rows, const void* a, size_t a_stride, int n_tok,
+                    float* y, size_t y_stride) {
+  const int nb = n / kQK_K;
+  gemm_groups<BlockQ4_K, BlockQ8_K>(
+      w, w_stride, n_rows, a, a_stride, n_tok, y, y_stride,
+      [&](auto tok, const BlockQ4_K* wr, const BlockQ8_K* const* at, float* yr) {
+        constexpr int T = decltype(tok)::value;
+        const __m256i m4 = _mm256_set1_epi8(0x0F);
+        __m256 acc[T];
+        float mins[T];
+        for (int t = 0; t < T; ++t) {
+          acc[t] = _mm256_setzero_ps();
+          mins[t] = 0.0f;
+        }
+        for (int b = 0; b < nb; ++b) {
+          uint8_t sc[8], mn[8];
+          unpack_scales_k4(wr[b].scales, sc, mn);
+          const float wd = h2f(wr[b].d), wmin = h2f(wr[b].dmin);
+          __m256i isum[T];
+          for (int t = 0; t < T; ++t) isum[t] = _mm256_setzero_si256();
+          for (int i = 0; i < 4; ++i) {
+            const __m256i q = load256(wr[b].qs + 32 * i);
+            const __m256i lo = _mm256_and_si256(q, m4);
+            const __m256i hi = _mm256_and_si256(_mm256_srli_epi16(q, 4), m4);
+            const __m256i slo = _mm256_set1_epi16(sc[2 * i]), shi = _mm256_set1_epi16(sc[2 * i + 1]);
+            for (int t = 0; t < T; ++t) {
+              const __m256i plo = _mm256_maddubs_epi16(lo, load256(at[t][b].qs + 64 * i));
+              const __m256i phi = _mm256_maddubs_epi16(hi, load256(at[t][b].qs + 64 * i + 32));
+              isum[t] = _mm256_add_epi32(isum[t], _mm256_madd_epi16(plo, slo));
+              isum[t] = _mm256_add_epi32(isum[t], _mm256_madd_epi16(phi, shi));
+            }
+          }
+          for (int t = 0; t < T; ++t) {
+            int msum = 0;
+            for (int j = 0; j < 8; ++j) msum += mn[j] * (at[t][b].bsums[2 * j] + at[t][b].bsums[2 * j + 1]);
+            acc[t] = _mm256_fmadd_ps(_mm256_set1_ps(at[t][b].d * wd), _mm256_cvtepi32_ps(isum[t]), acc[t]);
+            mins[t] += at[t][b].d * wmin * static_cast<float>(msum);
+          }
+        }
+        for (int t = 0; t < T; ++t) yr[t * y_stride] = hsum(acc[t]) - mins[t];
+      });
+}
+
+void gemm_q6_k_q8_k(int n, const void* w, size_t w_stride, int n_rows, const void* a, size_t a_stride, int n_tok,
+                    float* y, size_t y_stride) {
+  const int nb = n / kQK_K;
+  gemm_groups<BlockQ6_K, BlockQ8_K>(
+      w, w_stride, n_rows, a, a_stride, n_tok, y, y_stride,
+      [&](auto tok, const BlockQ6_K* wr, const BlockQ8_K* const* at, float* yr) {
+        constexpr int T = decltype(tok)::value;
+        const __m256i m4 = _mm256_set1_epi8(0x0F);
+        const __m256i m2 = _mm256_set1_epi8(0x03);
+        const __m256i k32 = _mm256_set1_epi8(32);
+        __m256 acc[T];
+        for (int t = 0; t < T; ++t) acc[t] = _mm256_setzero_ps();
+        for (int b = 0; b < nb; ++b) {
+          __m256i isum[T];
+          for (int t = 0; t < T; ++t) isum[t] = _mm256_setzero_si256();
+          for (int h = 0; h < 2; ++h) {
+            const uint8_t* ql = wr[b].ql + 64 * h;
+            const __m256i qh = load256(wr[b].qh + 32 * h);
+            for (int k = 0; k < 4; ++k) {
+              // elements 32k..32k+31 of this half, unsigned 6-bit (as in dot_q6_k_q8_k)
+              const __m256i l = load256(ql + 32 * (k & 1));
+              const __m256i low = k < 2 ? _mm256_and_si256(l, m4) : _mm256_and_si256(_mm256_srli_epi16(l, 4), m4);
+              const __m256i q =
+                  _mm256_or_si256(low, _mm256_slli_epi16(_mm256_and_si256(_mm256_srli_epi16(qh, 2 * k), m2), 4));
+              const int s = 8 * h + 2 * k;
+              const __m256i scv = _mm256_set_m128i(_mm_set1_epi16(wr[b].scales[s + 1]), _mm_set1_epi16(wr[b].scales[s]));
+              for (int t = 0; t < T; ++t) {
+                const __m256i x = load256(at[t][b].qs + 128 * h + 32 * k);
+                const __m256i p = _mm256_sub_epi16(_mm256_maddubs_epi16(q, x), _mm256_maddubs_epi16(k32, x));
+                isum[t] = _mm256_add_epi32(isum[t], _mm256_madd_epi16(p, scv));
+              }
+            }
+          }
+          const float wd = h2f(wr[b].d);
+          for (int t = 0; t < T; ++t)
+            acc[t] = _mm256_fmadd_ps(_mm256_set1_ps(at[t][b].d * wd), _mm256_cvtepi32_ps(isum[t]), acc[t]);
+        }
+        for (int t = 0; t < T; ++t) yr[t * y_stride] = hsum(acc[t]);
+      });
 }
 
 }  // namespace nexus::avx2

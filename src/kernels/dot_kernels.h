@@ -4,6 +4,8 @@
 // and is the reference the SIMD sets are tested against.
 #pragma once
 
+#include <cstddef>
+
 namespace nexus {
 
 namespace scalar {
@@ -37,6 +39,13 @@ float dot_q3_k_q8_k(int n, const void* w, const void* a);
 float dot_q4_k_q8_k(int n, const void* w, const void* a);
 float dot_q5_k_q8_k(int n, const void* w, const void* a);
 float dot_q6_k_q8_k(int n, const void* w, const void* a);
+// GemmFn (kernel_table.h): bitwise equal to the dots above, tokens in groups of 4.
+void gemm_q8_0_q8_0(int n, const void* w, size_t w_stride, int n_rows, const void* a, size_t a_stride, int n_tok,
+                    float* y, size_t y_stride);
+void gemm_q4_k_q8_k(int n, const void* w, size_t w_stride, int n_rows, const void* a, size_t a_stride, int n_tok,
+                    float* y, size_t y_stride);
+void gemm_q6_k_q8_k(int n, const void* w, size_t w_stride, int n_rows, const void* a, size_t a_stride, int n_tok,
+                    float* y, size_t y_stride);
 }  // namespace avx2
 
 // AVX-512 F/BW/VL/DQ + VNNI (vpdpbusd integer dots). Types missing here (Q2_K, Q3_K)

@@ -27,7 +27,13 @@ KernelTable::KernelTable(SimdLevel level) : level_(level) {
 
   // Higher levels replace the dots they have; activation formats stay the same, so a
   // type without a SIMD dot keeps its scalar one.
-  auto set_dot = [&](DType w, DotFn dot) { kernels_[static_cast<int>(w)].dot = dot; };
+  // A level's gemm must match its own dot bitwise, so replacing a dot drops any gemm of a
+  // lower level; gemms are set after their level's dots.
+  auto set_dot = [&](DType w, DotFn dot) {
+    kernels_[static_cast<int>(w)].dot = dot;
+    kernels_[static_cast<int>(w)].gemm = nullptr;
+  };
+  auto set_gemm = [&](DType w, GemmFn gemm) { kernels_[static_cast<int>(w)].gemm = gemm; };
   if (level >= SimdLevel::kAvx2) {
     set_dot(DType::F32, avx2::dot_f32_f32);
     set_dot(DType::F16, avx2::dot_f16_f32);
@@ -42,6 +48,9 @@ KernelTable::KernelTable(SimdLevel level) : level_(level) {
     set_dot(DType::Q4_K, avx2::dot_q4_k_q8_k);
     set_dot(DType::Q5_K, avx2::dot_q5_k_q8_k);
     set_dot(DType::Q6_K, avx2::dot_q6_k_q8_k);
+    set_gemm(DType::Q8_0, avx2::gemm_q8_0_q8_0);
+    set_gemm(DType::Q4_K, avx2::gemm_q4_k_q8_k);
+    set_gemm(DType::Q6_K, avx2::gemm_q6_k_q8_k);
   }
   if (level >= SimdLevel::kAvx512) {
     set_dot(DType::F32, avx512::dot_f32_f32);

@@ -6,6 +6,8 @@
 // kernel bodies never contain #if ladders.
 #pragma once
 
+#include <cstddef>
+
 #include "runtime/cpu_features.h"
 #include "tensor/dtype.h"
 
@@ -16,6 +18,13 @@ namespace nexus {
 // act_row in DotKernel::act_type.
 using DotFn = float (*)(int n, const void* w_row, const void* act_row);
 
+// Block product for prefill (and decode): for r < n_rows, t < n_tok,
+//   y[t * y_stride + r] = dot(n, w + r * w_stride, act + t * act_stride)
+// computed with exactly the arithmetic of the same level's DotFn (bitwise equal results),
+// but each weight block is unpacked once and reused across several tokens in registers.
+using GemmFn = void (*)(int n, const void* w, size_t w_stride, int n_rows, const void* act, size_t act_stride,
+                        int n_tok, float* y, size_t y_stride);
+
 // Converts n floats into row_bytes(act_type, n) bytes of activation format.
 using QuantizeActFn = void (*)(int n, const float* x, void* act_row);
 
@@ -23,6 +32,7 @@ struct DotKernel {
   DType act_type = DType::F32;           // F32, Q8_0, Q8_1 or Q8_K
   QuantizeActFn quantize_act = nullptr;  // for F32 a plain copy
   DotFn dot = nullptr;                   // null: weight type not supported
+  GemmFn gemm = nullptr;                 // null: matmul calls `dot` per element
 };
 
 class KernelTable {

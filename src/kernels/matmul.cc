@@ -16,6 +16,9 @@ namespace {
 constexpr int64_t kRowTile = 4;
 // Minimum rows per thread: below this, waking a worker costs more than the dots.
 constexpr int64_t kRowGrain = 16;
+// Weight bytes per gemm row tile: about half a 256 KiB-1 MiB L2, leaving room for the
+// activations of a token group.
+constexpr size_t kGemmTileBytes = 96 * 1024;
 
 // Per-thread scratch for the quantized activations of one call, grown on demand and
 // reused, so the hot path does not allocate once warm.
@@ -51,10 +54,27 @@ void matmul_rows(const TensorView& w, const float* x, int64_t n_tokens, float* y
     act = out;
   }
 
+  const int n = static_cast<int>(cols);
+  if (k.gemm != nullptr) {
+    // Row tiles sized so a tile's weights stay in L2 while every token group of the batch
+    // streams past them; each (row, token) result is computed the same way whatever the
+    // tile or thread split (GemmFn matches the dot bitwise), so results are deterministic.
+    const size_t w_stride = w.row_stride();
+    const int64_t tile = std::clamp<int64_t>(static_cast<int64_t>(kGemmTileBytes / w_stride), 4, 256);
+    const GemmFn gemm = k.gemm;
+    pool.parallel_for(row_end - row_begin, kRowGrain, [&](int64_t begin, int64_t end) {
+      for (int64_t r0 = row_begin + begin; r0 < row_begin + end; r0 += tile) {
+        const int64_t r1 = std::min(r0 + tile, row_begin + end);
+        gemm(n, w.row(r0), w_stride, static_cast<int>(r1 - r0), act, act_stride, static_cast<int>(n_tokens), y + r0,
+             static_cast<size_t>(rows));
+      }
+    });
+    return;
+  }
+
   // Each output element is one dot call with a fixed order, so the result does not depend
   // on how rows are split across threads.
   const DotFn dot = k.dot;
-  const int n = static_cast<int>(cols);
   pool.parallel_for(row_end - row_begin, kRowGrain, [&](int64_t begin, int64_t end) {
     for (int64_t r0 = row_begin + begin; r0 < row_begin + end; r0 += kRowTile) {
       const int64_t r1 = std::min(r0 + kRowTile, row_begin + end);

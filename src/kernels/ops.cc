@@ -90,4 +90,12 @@ void rope_inplace(float* x, int n_heads, int head_dim, const float* cos_a, const
   }
 }
 
+void rope_tokens_inplace(float* x, int n_tokens, int n_heads, int head_dim, const float* cos_a,
+                         const float* sin_a, const RopeParams& p) {
+  const int half = p.n_rot / 2;
+  const int64_t stride = static_cast<int64_t>(n_heads) * head_dim;
+  for (int t = 0; t < n_tokens; ++t)
+    rope_inplace(x + t * stride, n_heads, head_dim, cos_a + t * half, sin_a + t * half, p);
+}
+
 }  // namespace nexus

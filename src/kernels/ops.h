@@ -56,4 +56,9 @@ void rope_angles(int64_t pos, const RopeParams& p, float* cos_out, float* sin_ou
 void rope_inplace(float* x, int n_heads, int head_dim, const float* cos_a, const float* sin_a,
                   const RopeParams& p);
 
+// rope_inplace for n_tokens rows of n_heads heads each (row stride n_heads * head_dim), token t
+// rotated by its angles cos_a[t * n_rot / 2 ..], sin_a[t * n_rot / 2 ..].
+void rope_tokens_inplace(float* x, int n_tokens, int n_heads, int head_dim, const float* cos_a,
+                         const float* sin_a, const RopeParams& p);
+
 }  // namespace nexus

@@ -27,6 +27,8 @@ struct RunState {
   std::vector<float> up;       // [B][n_ff]
   std::vector<float> rope_cos; // [B][n_rot / 2]
   std::vector<float> rope_sin; // [B][n_rot / 2]
+  std::vector<float> rope_cos_local;  // [B][n_rot / 2] gemma3 local layers (own RoPE base)
+  std::vector<float> rope_sin_local;  // [B][n_rot / 2]
   std::vector<float> scores;   // [n_threads][n_ctx] attention scores, one row per thread
 };
 

@@ -108,6 +108,14 @@ Result<LlamaWeights> load_llama_weights(const gguf::File& f, const ModelConfig& 
         NX_ASSIGN_OR_RETURN(l.attn_k_norm, view(f, b + "attn_k_norm.weight", {c.head_dim}, vec));
         break;
       }
+      case Arch::kGemma3: {
+        // Norm gains are stored as (1 + w) (the converters add the one Gemma's RMSNorm applies).
+        NX_ASSIGN_OR_RETURN(l.attn_q_norm, view(f, b + "attn_q_norm.weight", {c.head_dim}, vec));
+        NX_ASSIGN_OR_RETURN(l.attn_k_norm, view(f, b + "attn_k_norm.weight", {c.head_dim}, vec));
+        NX_ASSIGN_OR_RETURN(l.post_attention_norm, view(f, b + "post_attention_norm.weight", {n_embd}, vec));
+        NX_ASSIGN_OR_RETURN(l.post_ffw_norm, view(f, b + "post_ffw_norm.weight", {n_embd}, vec));
+        break;
+      }
     }
   }
   return w;

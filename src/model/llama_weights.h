@@ -21,9 +21,11 @@ struct LayerWeights {
   TensorView attn_q_bias;  // qwen2: [q_dim] F32; otherwise data == nullptr
   TensorView attn_k_bias;  // qwen2: [kv_dim] F32
   TensorView attn_v_bias;  // qwen2: [kv_dim] F32
-  TensorView attn_q_norm;  // qwen3: [head_dim] F32, shared by every head
-  TensorView attn_k_norm;  // qwen3: [head_dim] F32
+  TensorView attn_q_norm;  // qwen3, gemma3: [head_dim] F32, shared by every head
+  TensorView attn_k_norm;  // qwen3, gemma3: [head_dim] F32
+  TensorView post_attention_norm;  // gemma3: [n_embd] F32, on the attention output
   TensorView ffn_norm;     // [n_embd] F32
+  TensorView post_ffw_norm;        // gemma3: [n_embd] F32, on the feed-forward output
   TensorView ffn_gate;     // [n_embd, n_ff]
   TensorView ffn_up;       // [n_embd, n_ff]
   TensorView ffn_down;     // [n_ff, n_embd]

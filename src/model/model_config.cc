@@ -1,5 +1,6 @@
 #include "model/model_config.h"
 
+#include <cmath>
 #include <string_view>
 
 namespace nexus {
@@ -33,6 +34,55 @@ Result<float> optional_float(const gguf::File& f, const std::string& key, float 
   return static_cast<float>(*v);
 }
 
+// Which layers of a Gemma 3 model use the sliding window. The key
+// <arch>.attention.sliding_window_pattern is either a period P (layer i is global when
+// (i + 1) % P == 0) or one flag per layer (non-zero: local); without it the period is 6, as in
+// every released Gemma 3 (files from the ecosystem's converter do not record it).
+Status read_local_layers(const gguf::File& f, const std::string& key, ModelConfig& c) {
+  c.is_local.assign(c.n_layer, false);
+  if (const gguf::Array* a = f.get_array(key)) {
+    const bool is_signed = !a->ints.empty();
+    const size_t n = is_signed ? a->ints.size() : a->uints.size();
+    if (n != static_cast<size_t>(c.n_layer))
+      return make_error(format("metadata key '%s': %zu integer flags, expected one per layer (%d)", key.c_str(), n,
+                               c.n_layer));
+    for (int i = 0; i < c.n_layer; ++i) c.is_local[i] = is_signed ? a->ints[i] != 0 : a->uints[i] != 0;
+    return Status::Ok();
+  }
+  NX_ASSIGN_OR_RETURN(const int period, optional_int(f, key, 6, 1, 1 << 16));
+  for (int i = 0; i < c.n_layer; ++i) c.is_local[i] = (i + 1) % period != 0;
+  return Status::Ok();
+}
+
+// The Gemma 3 specifics (c holds the common keys already).
+Status read_gemma3(const gguf::File& f, const std::string& p, ModelConfig& c) {
+  // x = embed * sqrt(n_embd), in float32 (transformers computes it in the weights' dtype; the
+  // reference runs in float32).
+  c.embd_scale = std::sqrt(static_cast<float>(c.n_embd));
+  // Scores are scaled by query_pre_attn_scalar^-1/2. The ecosystem's files do not record it: it
+  // equals head_dim except in the 27B model (62 layers), where it is n_embd / n_head. Files from
+  // `nexus convert` store the scale whenever it differs from 1 / sqrt(head_dim).
+  const float default_scale = c.n_layer == 62 ? 1.0f / std::sqrt(static_cast<float>(c.n_embd / c.n_head))
+                                              : 1.0f / std::sqrt(static_cast<float>(c.head_dim));
+  NX_ASSIGN_OR_RETURN(c.attn_scale, optional_float(f, p + "attention.scale", default_scale));
+  if (!(c.attn_scale > 0.0f && c.attn_scale < 1e3f))
+    return make_error(format("attention.scale = %g: expected a positive number", c.attn_scale));
+  NX_ASSIGN_OR_RETURN(c.attn_softcap, optional_float(f, p + "attn_logit_softcapping", 0.0f));
+  NX_ASSIGN_OR_RETURN(c.final_softcap, optional_float(f, p + "final_logit_softcapping", 0.0f));
+  if (!(c.attn_softcap >= 0.0f) || !(c.final_softcap >= 0.0f))
+    return make_error("logit soft-capping values must not be negative");
+
+  NX_ASSIGN_OR_RETURN(c.sliding_window, optional_int(f, p + "attention.sliding_window", 0, 0, 1 << 24));
+  NX_TRY(read_local_layers(f, p + "attention.sliding_window_pattern", c));
+  // Local layers: their own base (rope_local_base_freq, 10000 in every release), never scaled.
+  c.rope_local = c.rope;
+  c.rope_local.freq_scale = 1.0f;
+  NX_ASSIGN_OR_RETURN(c.rope_local.freq_base, optional_float(f, p + "rope.freq_base_swa", 10000.0f));
+  if (!(c.rope_local.freq_base > 1.0f))
+    return make_error(format("rope.freq_base_swa = %g: expected > 1", c.rope_local.freq_base));
+  return Status::Ok();
+}
+
 }  // namespace
 
 Result<ModelConfig> read_model_config(const gguf::File& f) {
@@ -46,8 +96,11 @@ Result<ModelConfig> read_model_config(const gguf::File& f) {
     c.arch = Arch::kQwen2;
   } else if (c.arch_name == "qwen3") {
     c.arch = Arch::kQwen3;
+  } else if (c.arch_name == "gemma3") {
+    c.arch = Arch::kGemma3;
   } else {
-    return make_error(format("unsupported architecture '%s' (supported: llama, qwen2, qwen3)", c.arch_name.c_str()));
+    return make_error(format("unsupported architecture '%s' (supported: llama, qwen2, qwen3, gemma3)",
+                             c.arch_name.c_str()));
   }
   c.name = f.get_string("general.name").value_or("");
   const std::string p = c.arch_name + ".";
@@ -97,6 +150,7 @@ Result<ModelConfig> read_model_config(const gguf::File& f) {
     return make_error(format("tensor 'token_embd.weight': %lld rows, expected 1..%d",
                              static_cast<long long>(embd->ne[1]), 1 << 24));
   c.n_vocab = static_cast<int>(embd->ne[1]);
+  if (c.arch == Arch::kGemma3) NX_TRY(read_gemma3(f, p, c));
   return c;
 }
 

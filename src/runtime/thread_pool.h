@@ -18,7 +18,9 @@ class ThreadPool {
 
   int size() const { return n_threads_; }
 
-  // Calls fn(thread_index) once on each of the size() threads and waits for all.
+  // Calls fn(thread_index) once for each index in [0, size()) and waits for all. Indices
+  // are claimed by whichever pool threads are free (the caller included), so the same
+  // index never runs twice at once but is not tied to one OS thread.
   void run(const std::function<void(int thread)>& fn);
 
   // Splits [0, n) into contiguous chunks of at least `grain`, calls fn(begin, end) on the
