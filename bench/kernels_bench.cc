@@ -75,6 +75,24 @@ void BM_Matmul(benchmark::State& state, DType t) {
                                                benchmark::Counter::kIsIterationInvariantRate);
 }
 
+// Single-threaded matmul timed by CPU time, so figures stay comparable on a loaded
+// machine: args = n_tokens; 1024 x 2048 weights (one B1-sized projection slice).
+void BM_MatmulCpu(benchmark::State& state, DType t) {
+  const int64_t rows = 1024, cols = 2048, n_tokens = state.range(0);
+  const Weights w = make_weights(t, rows, cols);
+  ThreadPool pool(1);
+  std::vector<float> x(n_tokens * cols), y(n_tokens * rows);
+  std::mt19937 rng(2);
+  std::normal_distribution<float> g(0.0f, 1.0f);
+  for (auto& v : x) v = g(rng);
+  for (auto _ : state) {
+    matmul(w.view, x.data(), n_tokens, y.data(), pool);
+    benchmark::ClobberMemory();
+  }
+  state.counters["MAC/s"] = benchmark::Counter(static_cast<double>(rows * cols * n_tokens),
+                                               benchmark::Counter::kIsIterationInvariantRate);
+}
+
 int register_all() {
   for (DType t : kTypes) {
     const std::string name(dtype_name(t));
@@ -88,6 +106,7 @@ int register_all() {
     for (int64_t tokens : {1, 32})
       for (int64_t threads : {1, max_threads}) b->Args({tokens, threads});
     b->UseRealTime();
+    benchmark::RegisterBenchmark(("matmul_cpu/" + name).c_str(), BM_MatmulCpu, t)->Arg(1)->Arg(64);
   }
   benchmark::AddCustomContext("nexus_simd", simd_description());
   return 0;

@@ -122,9 +122,7 @@ TEST(ChatCli, InteractiveSessionOnATerminal) {
 // Gemma 3 270M (a pretrained base model, no chat template in the file: the built-in gemma
 // one is used). Skipped when the file is absent.
 TEST(ChatCli, Gemma3CapitalOfFrance) {
-  const char* env = std::getenv("NEXUS_GEMMA3_GGUF");
-  const std::string path = env && *env ? env : "/work/gemma_cache/gemma-3-270m-q4_k_m.gguf";
-  if (!std::filesystem::exists(path)) GTEST_SKIP() << path << " not found (set NEXUS_GEMMA3_GGUF)";
+  NEXUS_REQUIRE_GEMMA3(path);
   auto r = run_nexus("chat -m " + quoted(path) + " --temp 0 -n 32 --verbose", "What is the capital of France?\n");
   ASSERT_EQ(r.exit_code, 0) << r.err;
   EXPECT_GT(r.out.size(), 1u);

@@ -276,9 +276,7 @@ namespace {
 // 2 <bos>, 105 <start_of_turn>, 106 <end_of_turn> (ids as `nexus tokenize --special` gives
 // for the rendered text).
 TEST(ChatPrompt, Gemma3FirstTurnTokens) {
-  const char* env = std::getenv("NEXUS_GEMMA3_GGUF");
-  const std::string path = env && *env ? env : "/work/gemma_cache/gemma-3-270m-q4_k_m.gguf";
-  if (!std::filesystem::exists(path)) GTEST_SKIP() << path << " not found (set NEXUS_GEMMA3_GGUF)";
+  NEXUS_REQUIRE_GEMMA3(path);
   Result<std::shared_ptr<Model>> m = Model::load(path);
   ASSERT_TRUE(m.ok()) << m.error().message;
   std::string origin;

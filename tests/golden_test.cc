@@ -13,6 +13,7 @@
 #include <string>
 #include <vector>
 
+#include "gguf/hf_import.h"
 #include "nexus/nexus.h"
 #include "test_util.h"
 
@@ -89,8 +90,46 @@ TEST_P(GoldenModel, LogitsMatchTransformers) {
 }
 
 INSTANTIATE_TEST_SUITE_P(Transformers, GoldenModel,
-                         ::testing::Values("llama", "llama_rope_linear", "mistral", "qwen2", "qwen3"),
+                         ::testing::Values("llama", "llama_rope_linear", "mistral", "qwen2", "qwen3", "gemma3"),
                          [](const auto& info) { return info.param; });
+
+// Gemma3ForConditionalGeneration keeps the language model in text_config, and save_pretrained
+// leaves out fields at their Gemma3TextConfig default (here heads, head_dim, vocab, window):
+// the converter must fill them in. Transformers 4 style RoPE keys, linear scaling on the global
+// layers only.
+TEST(GoldenGemma3, ParsesConditionalGenerationTextConfig) {
+  Result<hf::HfConfig> c = hf::parse_config(R"({"architectures":["Gemma3ForConditionalGeneration"],
+      "model_type":"gemma3","text_config":{"hidden_size":2560,"intermediate_size":10240,"model_type":"gemma3_text",
+      "num_hidden_layers":34,"rope_scaling":{"factor":8.0,"rope_type":"linear"},"sliding_window":1024},
+      "vision_config":{"hidden_size":1152}})");
+  ASSERT_TRUE(c.ok()) << c.error().message;
+  EXPECT_EQ(c->gguf_arch, "gemma3");
+  EXPECT_EQ(c->vocab_size, 262208);
+  EXPECT_EQ(c->n_head, 8);
+  EXPECT_EQ(c->n_head_kv, 4);
+  EXPECT_EQ(c->head_dim, 256);
+  EXPECT_EQ(c->sliding_window, 1024);
+  EXPECT_EQ(c->swa_period, 6);
+  EXPECT_DOUBLE_EQ(c->query_pre_attn_scalar, 256);
+  EXPECT_DOUBLE_EQ(c->rope_theta, 1e6);
+  EXPECT_DOUBLE_EQ(c->rope_linear_factor, 8.0);
+  EXPECT_DOUBLE_EQ(c->rope_local_theta, 10000.0);
+  EXPECT_TRUE(c->tie_word_embeddings);
+  EXPECT_EQ(c->bos_id, 2);
+
+  const std::pair<const char*, const char*> bad[] = {
+      {R"({"architectures":["Gemma3ForCausalLM"],"hidden_activation":"silu"})", "'silu'"},
+      {R"({"architectures":["Gemma3ForCausalLM"],"num_hidden_layers":3,
+          "layer_types":["full_attention","sliding_attention","full_attention"]})", "not periodic"},
+      {R"({"architectures":["Gemma3ForCausalLM"],"use_bidirectional_attention":true})", "bidirectional"},
+      {R"({"architectures":["Gemma3ForConditionalGeneration"]})", "text_config"},
+  };
+  for (const auto& [text, expect] : bad) {
+    Result<hf::HfConfig> r = hf::parse_config(text);
+    ASSERT_FALSE(r.ok()) << text;
+    EXPECT_NE(r.error().message.find(expect), std::string::npos) << r.error().message;
+  }
+}
 
 // A quantized conversion stays close to the float logits (coarse: catches a broken encoder or a
 // wrong tensor layout, not quantization quality).

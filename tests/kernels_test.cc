@@ -252,6 +252,41 @@ INSTANTIATE_TEST_SUITE_P(AllTypes, DotTest, ::testing::ValuesIn(kWeightTypes),
 
 class MatmulTest : public ::testing::TestWithParam<DType> {};
 
+// Every level's GemmFn (row x token blocks) equals that level's dot bit for bit, for odd
+// row and token counts (token groups of 4 plus a tail) and padded strides.
+TEST(Gemm, MatchesDotBitwiseAtEveryLevel) {
+  for (SimdLevel level : available_levels()) {
+    for (DType t : kWeightTypes) {
+      const DotKernel& k = kernels_for(level).entry(t);
+      if (k.gemm == nullptr) continue;
+      std::mt19937 rng(99 + static_cast<int>(t));
+      const int64_t cols = dtype_traits(t).block_elems == 256 ? 512 : 96;
+      const int rows = 5, n_tok = 7;
+      const size_t w_stride = row_bytes(t, cols) + 16, a_stride = row_bytes(k.act_type, cols) + 8, y_stride = 9;
+      std::vector<uint8_t> w(w_stride * rows), a(a_stride * n_tok);
+      for (int r = 0; r < rows; ++r) {
+        const std::vector<uint8_t> row = random_weights(t, cols, rng);
+        std::memcpy(w.data() + r * w_stride, row.data(), row.size());
+      }
+      for (int i = 0; i < n_tok; ++i) {
+        const std::vector<uint8_t> q = quantize_act(k, random_activations(cols, rng));
+        std::memcpy(a.data() + i * a_stride, q.data(), q.size());
+      }
+      std::vector<float> y(y_stride * n_tok, NAN);
+      k.gemm(static_cast<int>(cols), w.data(), w_stride, rows, a.data(), a_stride, n_tok, y.data(), y_stride);
+      for (int i = 0; i < n_tok; ++i)
+        for (int r = 0; r < rows; ++r) {
+          const float d = k.dot(static_cast<int>(cols), w.data() + r * w_stride, a.data() + i * a_stride);
+          ASSERT_EQ(std::memcmp(&y[i * y_stride + r], &d, 4), 0)
+              << name_of(t) << " at " << simd_level_name(level) << ": token " << i << " row " << r << " gemm "
+              << y[i * y_stride + r] << " dot " << d;
+        }
+      for (int i = 0; i < n_tok; ++i)
+        for (size_t r = rows; r < y_stride; ++r) EXPECT_TRUE(std::isnan(y[i * y_stride + r])) << "wrote past n_rows";
+    }
+  }
+}
+
 TEST_P(MatmulTest, MatchesNaiveLoopAndIsThreadCountIndependent) {
   const DType t = GetParam();
   ASSERT_TRUE(can_dequantize(t));

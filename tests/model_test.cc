@@ -3,6 +3,7 @@
 // models (batched prefill == token by token, context limits, reset / truncate, threads).
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <cmath>
 #include <cstdio>
 #include <fstream>
@@ -101,7 +102,9 @@ TEST(Ops, RopeNeoxEqualsNormalOnPermutedDims) {
 }
 
 TEST(Attention, MatchesNaiveGqaReference) {
-  const AttentionShape sh{6, 2, 10};  // 3 query heads per KV head, odd sizes
+  // Plain causal attention, then Gemma's variant: own scale, a sliding window of 5 keys (shorter
+  // than the 13 cached positions) and soft-capped scores.
+  for (const AttentionShape& sh : {AttentionShape{6, 2, 10}, AttentionShape{6, 2, 10, 0.3f, 5, 2.0f}}) {
   const int n_ctx = 40, pos0 = 13, n = 9, kv_dim = sh.n_head_kv * sh.head_dim, q_dim = sh.n_head * sh.head_dim;
   KvCache cache(2, n_ctx, kv_dim);
   const int layer = 1;
@@ -112,6 +115,7 @@ TEST(Attention, MatchesNaiveGqaReference) {
       cache.v(layer, j)[d] = kv[(pos0 + n + j) * kv_dim + d];
     }
   std::vector<float> q = random_vector(n * q_dim, 6);
+  const double scale = sh.scale > 0 ? sh.scale : 1.0 / std::sqrt(double(sh.head_dim));
   for (int threads : {1, 3}) {
     ThreadPool pool(threads);
     std::vector<float> out(n * q_dim), scratch(threads * n_ctx);
@@ -119,23 +123,42 @@ TEST(Attention, MatchesNaiveGqaReference) {
     for (int t = 0; t < n; ++t)
       for (int h = 0; h < sh.n_head; ++h) {
         const int g = h / 3;
-        std::vector<double> w(pos0 + t + 1);
+        const int first = sh.window > 0 ? std::max(0, pos0 + t - sh.window + 1) : 0;
+        std::vector<double> w(pos0 + t + 1, 0.0);
         double mx = -1e30, sum = 0;
-        for (int j = 0; j <= pos0 + t; ++j) {
+        for (int j = first; j <= pos0 + t; ++j) {
           double dot = 0;
           for (int d = 0; d < sh.head_dim; ++d)
             dot += double(q[t * q_dim + h * sh.head_dim + d]) * cache.k(layer, j)[g * sh.head_dim + d];
-          w[j] = dot / std::sqrt(double(sh.head_dim));
+          w[j] = dot * scale;
+          if (sh.softcap > 0) w[j] = sh.softcap * std::tanh(w[j] / sh.softcap);
           mx = std::max(mx, w[j]);
         }
-        for (double& x : w) sum += (x = std::exp(x - mx));
+        for (int j = first; j <= pos0 + t; ++j) sum += (w[j] = std::exp(w[j] - mx));
         for (int d = 0; d < sh.head_dim; ++d) {
           double ref = 0;
-          for (int j = 0; j <= pos0 + t; ++j) ref += w[j] / sum * cache.v(layer, j)[g * sh.head_dim + d];
-          EXPECT_NEAR(out[t * q_dim + h * sh.head_dim + d], ref, 1e-5) << "t " << t << " h " << h;
+          for (int j = first; j <= pos0 + t; ++j) ref += w[j] / sum * cache.v(layer, j)[g * sh.head_dim + d];
+          EXPECT_NEAR(out[t * q_dim + h * sh.head_dim + d], ref, 1e-5)
+              << "t " << t << " h " << h << " window " << sh.window;
         }
       }
   }
+  }
+}
+
+TEST(Ops, GeluTanhMulAndSoftcap) {
+  float g[3] = {0.0f, 1.0f, -3.0f};
+  const float u[3] = {2.0f, 0.5f, 1.0f};
+  gelu_tanh_mul_inplace(g, u, 3);
+  auto gelu = [](double a) { return 0.5 * a * (1 + std::tanh(std::sqrt(2 / M_PI) * (a + 0.044715 * a * a * a))); };
+  EXPECT_FLOAT_EQ(g[0], 0.0f);
+  EXPECT_NEAR(g[1], gelu(1.0) * 0.5, 1e-6);  // 0.4206
+  EXPECT_NEAR(g[2], gelu(-3.0), 1e-6);       // -0.0036: tanh-GELU is not SiLU
+  float x[3] = {0.0f, 10.0f, -1000.0f};
+  softcap_inplace(x, 30.0f, 3);
+  EXPECT_FLOAT_EQ(x[0], 0.0f);
+  EXPECT_NEAR(x[1], 30 * std::tanh(1.0 / 3), 1e-5);
+  EXPECT_NEAR(x[2], -30.0f, 1e-5);
 }
 
 // ---------------------------------------------------------------- whole model
@@ -373,7 +396,8 @@ std::string write_random_model(const std::string& arch, const std::string& skip 
   gguf::Writer w;
   for (const auto& [k, v] : vocab->metadata())
     if (k.rfind("tokenizer.", 0) == 0) w.set(k, v);
-  const int E = 48, L = 2, H = 4, HKV = 2, HD = arch == "qwen3" ? 16 : 12, F = 80, V = 512;
+  const bool qk_norm = arch == "qwen3" || arch == "gemma3";
+  const int E = 48, L = 2, H = 4, HKV = 2, HD = qk_norm ? 16 : 12, F = 80, V = 512;
   w.set_string("general.architecture", arch);
   w.set_u32(arch + ".embedding_length", E);
   w.set_u32(arch + ".block_count", L);
@@ -383,7 +407,11 @@ std::string write_random_model(const std::string& arch, const std::string& skip 
   w.set_u32(arch + ".context_length", 256);
   w.set_f32(arch + ".attention.layer_norm_rms_epsilon", 1e-6f);
   w.set_f32(arch + ".rope.freq_base", 1000000.0f);
-  if (arch == "qwen3") w.set_u32(arch + ".attention.key_length", HD);
+  if (qk_norm) w.set_u32(arch + ".attention.key_length", HD);
+  if (arch == "gemma3") {  // layer 0 local with a 5-token window, layer 1 global
+    w.set_u32(arch + ".attention.sliding_window", 5);
+    w.set_u32(arch + ".attention.sliding_window_pattern", 2);
+  }
   uint32_t seed = 100;
   auto add = [&](const std::string& name, std::vector<int64_t> ne, float scale, float mean = 0.0f) {
     if (name == skip) return;
@@ -408,9 +436,13 @@ std::string write_random_model(const std::string& arch, const std::string& skip 
       add(b + "attn_k.bias", {HKV * HD}, 0.5f);
       add(b + "attn_v.bias", {HKV * HD}, 0.5f);
     }
-    if (arch == "qwen3") {
+    if (qk_norm) {
       add(b + "attn_q_norm.weight", {HD}, 0.1f, 1.0f);
       add(b + "attn_k_norm.weight", {HD}, 0.1f, 1.0f);
+    }
+    if (arch == "gemma3") {
+      add(b + "post_attention_norm.weight", {E}, 0.1f, 1.0f);
+      add(b + "post_ffw_norm.weight", {E}, 0.1f, 1.0f);
     }
     add(b + "ffn_norm.weight", {E}, 0.1f, 1.0f);
     add(b + "ffn_gate.weight", {E, F}, 0.2f);
@@ -425,19 +457,24 @@ std::string write_random_model(const std::string& arch, const std::string& skip 
 
 TEST(ModelLoad, UnknownArchitecture) {
   NEXUS_REQUIRE_SHARED(kStories);
-  auto m = Model::load(write_random_model("xyz"));
+  const std::string path = write_random_model("xyz");
+  auto m = Model::load(path);
   ASSERT_FALSE(m.ok());
-  EXPECT_EQ(m.error().message, "unsupported architecture 'xyz' (supported: llama, qwen2, qwen3)");
+  EXPECT_EQ(m.error().message,
+            "unsupported architecture 'xyz' (supported: llama, qwen2, qwen3, gemma3) (in '" + path + "')");
 }
 
 TEST(ModelLoad, MissingAndMisShapedTensorsAreNamed) {
   NEXUS_REQUIRE_SHARED(kStories);
-  auto a = Model::load(write_random_model("qwen2", "blk.1.attn_k.bias"));
+  const std::string pa = write_random_model("qwen2", "blk.1.attn_k.bias");
+  auto a = Model::load(pa);
   ASSERT_FALSE(a.ok());
-  EXPECT_EQ(a.error().message, "missing tensor 'blk.1.attn_k.bias'");
-  auto b = Model::load(write_random_model("qwen3", "", "blk.0.ffn_down.weight"));
+  EXPECT_EQ(a.error().message, "missing tensor 'blk.1.attn_k.bias' (in '" + pa + "')");
+  const std::string pb = write_random_model("qwen3", "", "blk.0.ffn_down.weight");
+  auto b = Model::load(pb);
   ASSERT_FALSE(b.ok());
-  EXPECT_EQ(b.error().message, "tensor 'blk.0.ffn_down.weight' has shape [81, 48], expected [80, 48]");
+  EXPECT_EQ(b.error().message,
+            "tensor 'blk.0.ffn_down.weight' has shape [81, 48], expected [80, 48] (in '" + pb + "')");
 }
 
 TEST(ModelVariants, Qwen2PrefillEqualsTokenByToken) {
@@ -453,6 +490,16 @@ TEST(ModelVariants, Qwen3PrefillEqualsTokenByToken) {
   auto m = load_ok(write_random_model("qwen3"), 2);
   ASSERT_TRUE(m);
   EXPECT_EQ(m->info().arch, "qwen3");
+  expect_prefill_matches_steps(m, 21, 64, 1e-4f);
+}
+
+// Gemma 3 layout; 21 tokens run past the local layer's 5-token window, so the windowed
+// attention over cached keys must agree between one batch and single steps.
+TEST(ModelVariants, Gemma3PrefillEqualsTokenByToken) {
+  NEXUS_REQUIRE_SHARED(kStories);
+  auto m = load_ok(write_random_model("gemma3"), 2);
+  ASSERT_TRUE(m);
+  EXPECT_EQ(m->info().arch, "gemma3");
   expect_prefill_matches_steps(m, 21, 64, 1e-4f);
 }
 

@@ -27,6 +27,18 @@ std::string shared_file(const std::string& relpath) {
   return std::filesystem::exists(p) ? p : std::string();
 }
 
+std::string gemma3_gguf() {
+  std::string path;
+  if (const char* p = std::getenv("NEXUS_GEMMA3_GGUF"); p && *p) {
+    path = p;
+  } else if (const char* c = std::getenv("NEXUS_CACHE"); c && *c) {
+    path = std::string(c) + "/gemma-3-270m-q4_k_m.gguf";
+  } else if (const char* home = std::getenv("HOME"); home && *home) {
+    path = std::string(home) + "/.cache/nexus/gemma-3-270m-q4_k_m.gguf";
+  }
+  return !path.empty() && std::filesystem::is_regular_file(path) ? path : std::string();
+}
+
 std::string source_dir() { return NEXUS_SOURCE_DIR; }
 
 std::string temp_dir() {

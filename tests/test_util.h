@@ -18,6 +18,16 @@ std::string shared_dir();
 // Full path of a file under shared/, or "" when missing.
 std::string shared_file(const std::string& relpath);
 
+// Path of the Gemma 3 270M GGUF (tools/fetch_gemma3.sh): $NEXUS_GEMMA3_GGUF, else
+// ${NEXUS_CACHE:-$HOME/.cache/nexus}/gemma-3-270m-q4_k_m.gguf. "" when the file is missing.
+std::string gemma3_gguf();
+
+#define NEXUS_REQUIRE_GEMMA3(var)                                                           \
+  const std::string var = ::nexus::test::gemma3_gguf();                                      \
+  if (var.empty())                                                                          \
+  GTEST_SKIP() << "Gemma 3 270M not found (run tools/fetch_gemma3.sh, or set "              \
+                  "NEXUS_GEMMA3_GGUF / NEXUS_CACHE)"
+
 // Source tree root (for committed golden data under tests/data).
 std::string source_dir();
 

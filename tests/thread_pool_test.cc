@@ -3,6 +3,8 @@
 #include <gtest/gtest.h>
 
 #include <atomic>
+#include <chrono>
+#include <thread>
 #include <mutex>
 #include <set>
 #include <vector>
@@ -48,7 +50,10 @@ TEST(ThreadPool, ParallelForSplitIsDeterministicAndRespectsGrain) {
     return s;
   };
   EXPECT_EQ(chunks(1000, 10), chunks(1000, 10));
-  EXPECT_EQ(chunks(1000, 10).size(), 4u);
+  // a few chunks per thread (claimed dynamically), never more than n / grain
+  EXPECT_GE(chunks(1000, 10).size(), 4u);
+  EXPECT_LE(chunks(1000, 10).size(), 100u);
+  for (auto [b, e] : chunks(1000, 10)) EXPECT_GE(e - b, 10);
   // n / grain = 2 chunks at most
   const auto small = chunks(20, 10);
   EXPECT_EQ(small.size(), 2u);
@@ -61,6 +66,27 @@ TEST(ThreadPool, ManyShortJobsDoNotDeadlock) {
   for (int rep = 0; rep < 2000; ++rep)
     pool.parallel_for(30, 1, [&](int64_t b, int64_t e) { total.fetch_add(e - b); });
   EXPECT_EQ(total.load(), 2000 * 30);
+}
+
+// Jobs separated by pauses longer than the spin budget: workers go to sleep on the futex
+// and must be woken for every job; a lost wake-up would hang here.
+TEST(ThreadPool, WakesSleepingWorkers) {
+  ThreadPool pool(3);
+  for (int rep = 0; rep < 20; ++rep) {
+    std::vector<std::atomic<int>> hits(3);
+    pool.run([&](int t) { hits[t].fetch_add(1); });
+    for (int t = 0; t < 3; ++t) ASSERT_EQ(hits[t].load(), 1) << "rep " << rep << " thread " << t;
+    std::this_thread::sleep_for(std::chrono::milliseconds(rep % 2 ? 2 : 0));
+  }
+}
+
+// The same index never runs twice at once, even when indices are claimed by whichever
+// thread is free, and every index's writes are visible to the caller after run().
+TEST(ThreadPool, IndicesAreExclusiveAndResultsVisible) {
+  ThreadPool pool(4);
+  std::vector<int64_t> slots(4, 0);
+  for (int rep = 0; rep < 500; ++rep) pool.run([&](int t) { slots[t] += t + 1; });
+  for (int t = 0; t < 4; ++t) EXPECT_EQ(slots[t], 500 * (t + 1));
 }
 
 TEST(ThreadPool, DefaultThreadCountIsPositive) { EXPECT_GE(default_thread_count(), 1); }

@@ -11,6 +11,7 @@
 
 #include "gguf/gguf.h"
 #include "test_util.h"
+#include "tokenizer_vectors.h"
 #include "tokenizer/spm_tokenizer.h"
 #include "tokenizer/tokenizer.h"
 #include "tokenizer/vocab.h"
@@ -18,54 +19,8 @@
 namespace nexus {
 namespace {
 
-std::string read_file(const std::string& path) {
-  std::ifstream f(path, std::ios::binary);
-  std::stringstream ss;
-  ss << f.rdbuf();
-  return ss.str();
-}
-
-// Printable form of a test string for failure messages.
-std::string escaped(std::string_view s) {
-  std::string out = "\"";
-  for (unsigned char c : s) {
-    if (c == '\n') out += "\\n";
-    else if (c == '\t') out += "\\t";
-    else if (c == '"' || c == '\\') out += '\\', out += static_cast<char>(c);
-    else if (c < 0x20 || c == 0x7f) out += format("\\x%02x", c);
-    else out += static_cast<char>(c);
-  }
-  return out + "\"";
-}
-
-std::string join(const std::vector<int32_t>& ids) {
-  std::string s;
-  for (int32_t id : ids) s += (s.empty() ? "" : " ") + std::to_string(id);
-  return s;
-}
-
-// The .inp format: each test string is followed by "\n__ggml_vocab_test__\n", so strings may
-// themselves be empty or consist of newlines.
-std::vector<std::string> split_inputs(const std::string& text) {
-  static const std::string kSep = "\n__ggml_vocab_test__\n";
-  std::vector<std::string> out;
-  size_t pos = 0;
-  for (size_t hit; (hit = text.find(kSep, pos)) != std::string::npos; pos = hit + kSep.size())
-    out.push_back(text.substr(pos, hit - pos));
-  return out;
-}
-
-std::vector<std::vector<int32_t>> parse_outputs(const std::string& text) {
-  std::vector<std::vector<int32_t>> out;
-  std::istringstream lines(text);
-  for (std::string line; std::getline(lines, line);) {
-    std::istringstream ids(line);
-    std::vector<int32_t> v;
-    for (int32_t id; ids >> id;) v.push_back(id);
-    out.push_back(std::move(v));
-  }
-  return out;
-}
+using test::escaped;
+using test::read_whole_file;
 
 struct Loaded {
   gguf::File file;
@@ -93,15 +48,15 @@ TEST_P(SpmConformance, MatchesReferenceIds) {
   NEXUS_REQUIRE_SHARED(name + ".out");
   Loaded l = load(test::shared_file(name));
   ASSERT_TRUE(l.tok);
-  const std::vector<std::string> inputs = split_inputs(read_file(test::shared_file(name + ".inp")));
-  const std::vector<std::vector<int32_t>> expected = parse_outputs(read_file(test::shared_file(name + ".out")));
+  const std::vector<std::string> inputs = test::split_vocab_inputs(read_whole_file(test::shared_file(name + ".inp")));
+  const std::vector<std::vector<int32_t>> expected = test::parse_vocab_outputs(read_whole_file(test::shared_file(name + ".out")));
   ASSERT_EQ(inputs.size(), expected.size());
   ASSERT_GT(inputs.size(), 40u);
   int mismatches = 0;
   for (size_t i = 0; i < inputs.size(); ++i) {
     const std::vector<int32_t> got = l.tok->encode(inputs[i], /*add_bos=*/false);
     if (got != expected[i]) ++mismatches;
-    EXPECT_EQ(join(got), join(expected[i])) << "input #" << i << " " << escaped(inputs[i]);
+    EXPECT_EQ(test::join_ids(got), test::join_ids(expected[i])) << "input #" << i << " " << escaped(inputs[i]);
     // With BOS requested the same ids follow BOS.
     std::vector<int32_t> with_bos = {l.tok->bos()};
     with_bos.insert(with_bos.end(), expected[i].begin(), expected[i].end());
@@ -159,7 +114,7 @@ TEST_F(LlamaSpm, ParseSpecial) {
   want.insert(want.end(), hello.begin(), hello.end());
   EXPECT_EQ(t.encode("<s>Hello", false, /*parse_special=*/true), want);
   const std::vector<int32_t> plain = t.encode("<s>Hello", false, false);
-  EXPECT_EQ(std::count(plain.begin(), plain.end(), 1), 0) << join(plain);
+  EXPECT_EQ(std::count(plain.begin(), plain.end(), 1), 0) << test::join_ids(plain);
   EXPECT_EQ(t.decode(plain), "<s>Hello");
   const std::vector<int32_t> ids = t.encode("a</s>b<s>", false, true);
   EXPECT_EQ(ids[ids.size() - 1], 1);
@@ -217,7 +172,7 @@ TEST_F(LlamaSpm, InvalidUtf8UsesByteTokens) {
   // A stray continuation byte and a truncated 3-byte sequence: each byte is its own <0xAB>.
   const std::vector<int32_t> ids = l_.tok->encode("\x80x\xE2\x82", false);
   const std::vector<int32_t> want = {29871, 0x80 + 3, 29916, 0xE2 + 3, 0x82 + 3};
-  EXPECT_EQ(ids, want) << join(ids);
+  EXPECT_EQ(ids, want) << test::join_ids(ids);
 }
 
 TEST_F(LlamaSpm, InvalidLeadByteDoesNotSwallowTheNextCharacter) {
@@ -225,7 +180,7 @@ TEST_F(LlamaSpm, InvalidLeadByteDoesNotSwallowTheNextCharacter) {
   // space is still a "▁" of its own, so the text survives the round trip.
   const std::string s = "\xCF a";
   const std::vector<int32_t> ids = l_.tok->encode(s, false);
-  EXPECT_EQ(ids, (std::vector<int32_t>{29871, 0xCF + 3, 263})) << join(ids);
+  EXPECT_EQ(ids, (std::vector<int32_t>{29871, 0xCF + 3, 263})) << test::join_ids(ids);
   EXPECT_EQ(l_.tok->decode(ids), s);
 }
 
@@ -275,7 +230,7 @@ TEST(Stories260K, OnceUponATime) {
   const std::vector<int32_t> ids = l.tok->encode("Once upon a time", true);
   // Pieces: <s> "▁Once" "▁upon" "▁a" "▁time" (pinned from this implementation; the
   // conformance vectors above are what establish agreement with the reference).
-  EXPECT_EQ(ids, (std::vector<int32_t>{1, 403, 407, 261, 378})) << join(ids);
+  EXPECT_EQ(ids, (std::vector<int32_t>{1, 403, 407, 261, 378})) << test::join_ids(ids);
   EXPECT_EQ(l.tok->decode(ids), "Once upon a time");
   std::string pieces;
   for (int32_t id : ids) pieces += l.tok->decode_token(id);

@@ -2,7 +2,7 @@
 # Installs what building and testing Nexus needs on Debian 12 (idempotent).
 set -euo pipefail
 packages=(
-  build-essential cmake ninja-build pkg-config git python3
+  build-essential cmake ninja-build pkg-config git python3 python3-pip
   libgtest-dev libgmock-dev libbenchmark-dev
   libcli11-dev nlohmann-json3-dev libcpp-httplib-dev
   libzstd-dev liburing-dev libpcre2-dev

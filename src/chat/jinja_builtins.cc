@@ -152,30 +152,6 @@ Result<std::string> py_replace(const std::string& s, const std::string& from, co
   return out;
 }
 
-// `x` as a list, the way Python's list(x) would iterate it.
-Result<List> to_list(const Value& v, Budget& budget) {
-  switch (v.kind()) {
-    case Value::Kind::Undefined: return List{};
-    case Value::Kind::List: return v.as_list();
-    case Value::Kind::Dict: {
-      List keys;
-      for (const auto& [k, x] : v.entries()) keys.push_back(k);
-      return keys;
-    }
-    case Value::Kind::String: {
-      NX_TRY(budget.charge(v.as_string().size() * kElementCost));
-      List chars;
-      for (uint32_t cp : utf8_decode(v.as_string())) {
-        std::string s;
-        utf8_append(s, cp);
-        chars.push_back(Value::string(std::move(s)));
-      }
-      return chars;
-    }
-    default: return make_error(format("'%s' object is not iterable", v.type_name()));
-  }
-}
-
 // Jinja's attribute getter: "a.b.0" looks up item a, then b, then index 0.
 Value get_path(const Value& v, const std::string& path) {
   Value cur = v;
@@ -268,6 +244,29 @@ const char* const kTests[] = {"defined", "undefined", "none",    "string", "mapp
                               "upper"};
 
 }  // namespace
+
+Result<List> to_list(const Value& v, Budget& budget) {
+  switch (v.kind()) {
+    case Value::Kind::Undefined: return List{};
+    case Value::Kind::List: return v.as_list();
+    case Value::Kind::Dict: {
+      List keys;
+      for (const auto& [k, x] : v.entries()) keys.push_back(k);
+      return keys;
+    }
+    case Value::Kind::String: {
+      NX_TRY(budget.charge(v.as_string().size() * kElementCost));
+      List chars;
+      for (uint32_t cp : utf8_decode(v.as_string())) {
+        std::string s;
+        utf8_append(s, cp);
+        chars.push_back(Value::string(std::move(s)));
+      }
+      return chars;
+    }
+    default: return make_error(format("'%s' object is not iterable", v.type_name()));
+  }
+}
 
 bool has_filter(std::string_view name) {
   for (const char* f : kFilters)

@@ -32,6 +32,10 @@ class Budget {
   int64_t left_;
 };
 
+// `v` as a list, the way Python's list(v) and a for loop iterate it: a string gives its
+// characters, a dict its keys, undefined nothing.
+Result<List> to_list(const Value& v, Budget& budget);
+
 bool has_filter(std::string_view name);
 bool has_test(std::string_view name);
 

@@ -255,26 +255,9 @@ class Interpreter {
   }
 
   Result<List> iterate(size_t pos, const Value& v) {
-    switch (v.kind()) {
-      case Value::Kind::Undefined: return List{};
-      case Value::Kind::List: return v.as_list();
-      case Value::Kind::Dict: {
-        List keys;
-        for (const auto& [k, x] : v.entries()) keys.push_back(k);
-        return keys;
-      }
-      case Value::Kind::String: {
-        if (auto st = budget_.charge(v.as_string().size() * kElementCost); !st.ok()) return wrap(pos, st.error());
-        List chars;
-        for (uint32_t cp : utf8_decode(v.as_string())) {
-          std::string s;
-          utf8_append(s, cp);
-          chars.push_back(Value::string(std::move(s)));
-        }
-        return chars;
-      }
-      default: return error_at(pos, format("'%s' object is not iterable", v.type_name()));
-    }
+    Result<List> items = to_list(v, budget_);
+    if (!items.ok()) return wrap(pos, items.error());
+    return items;
   }
 
   Result<Flow> exec_for(const Stmt& s) {

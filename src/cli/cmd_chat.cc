@@ -12,6 +12,7 @@
 #include <string>
 
 #include "cli/command.h"
+#include "cli/model_flags.h"
 #include "cli/sampling_flags.h"
 #include "decode/chat_session.h"
 #include "nexus/nexus.h"
@@ -37,11 +38,9 @@ void install_sigint_handler() {
 }
 
 struct ChatArgs {
-  std::string model;
+  ModelFlags model;
   std::string system;
   std::string chat_template;
-  int n_ctx = 0;
-  int threads = 0;
   int n_predict = 1024;
   bool special = false;
   bool verbose = false;
@@ -159,15 +158,13 @@ int non_interactive(ChatSession& chat, bool verbose) {
 int run(const ChatArgs& a) {
   using Clock = std::chrono::steady_clock;
   const Clock::time_point t0 = Clock::now();
-  LoadOptions load;
-  load.threads = a.threads;
-  Result<std::shared_ptr<Model>> model = Model::load(a.model, load);
-  if (!model.ok()) return fail(a.model + ": " + model.error().message);
-  Result<std::unique_ptr<Session>> session = Session::create(*model, a.n_ctx);
-  if (!session.ok()) return fail(session.error().message);
+  Result<LoadedModel> loaded = load_model(a.model);
+  if (!loaded.ok()) return fail(loaded.error().message);
+  Model& model = *loaded->model;
+  Session& session = *loaded->session;
 
   std::string origin = a.chat_template;
-  Result<std::string> source = a.chat_template.empty() ? default_chat_template(**model, &origin)
+  Result<std::string> source = a.chat_template.empty() ? default_chat_template(model, &origin)
                                                        : load_chat_template(a.chat_template);
   if (!source.ok()) return fail(source.error().message);
 
@@ -178,16 +175,16 @@ int run(const ChatArgs& a) {
   opts.generate.max_tokens = a.n_predict;
   opts.generate.sampling = a.sampling;
   opts.generate.stop = a.stop;
-  Result<std::unique_ptr<ChatSession>> chat = ChatSession::create(**session, opts);
+  Result<std::unique_ptr<ChatSession>> chat = ChatSession::create(session, opts);
   if (!chat.ok()) return fail(chat.error().message);
   const double load_ms = std::chrono::duration<double, std::milli>(Clock::now() - t0).count();
 
   const bool tty = isatty(STDIN_FILENO);
   if (tty || a.verbose) {
-    const ModelInfo& info = (*model)->info();
+    const ModelInfo& info = model.info();
     print_dim(format("[%s (%s), context %d tokens, %s chat template, loaded in %.0f ms; /reset, /exit, "
                      "\\ at the end of a line continues it]",
-                     info.name.empty() ? a.model.c_str() : info.name.c_str(), info.arch.c_str(), (*session)->n_ctx(),
+                     info.name.empty() ? a.model.model.c_str() : info.name.c_str(), info.arch.c_str(), session.n_ctx(),
                      origin.c_str(), load_ms));
   }
   return tty ? interactive(**chat) : non_interactive(**chat, a.verbose);
@@ -196,15 +193,11 @@ int run(const ChatArgs& a) {
 CommandRun setup(CLI::App& sub) {
   auto a = std::make_shared<ChatArgs>();
   sub.footer(kHelpFooter);
-  sub.add_option("-m,--model", a->model, "GGUF model file")->required();
+  add_model_flags(sub, a->model);
   sub.add_option("--system", a->system, "system message");
   sub.add_option("--chat-template", a->chat_template,
                  "chat template: chatml, llama3, gemma or a Jinja file (default: the model's own; else gemma for "
                  "Gemma models, chatml for others)");
-  sub.add_option("-c,--ctx-size", a->n_ctx, "context size in tokens (0: the model's, at most 4096)")
-      ->capture_default_str()
-      ->check(CLI::NonNegativeNumber);
-  sub.add_option("-t,--threads", a->threads, "threads (0: one per core)")->capture_default_str();
   sub.add_option("-n,--n-predict", a->n_predict, "most tokens per answer (-1: until end of turn or full context)")
       ->capture_default_str();
   sub.add_flag("--special", a->special, "read control-token texts in messages as control tokens");

@@ -6,6 +6,7 @@
 #include <string>
 
 #include "cli/command.h"
+#include "cli/model_flags.h"
 #include "cli/sampling_flags.h"
 #include "nexus/nexus.h"
 
@@ -14,11 +15,9 @@ namespace nexus::cli {
 namespace {
 
 struct RunArgs {
-  std::string model;
+  ModelFlags model;
   std::string prompt;
   int n_predict = -1;
-  int threads = 0;
-  int n_ctx = 0;
   bool no_bos = false;
   std::vector<std::string> stop;
   SamplingParams sampling;
@@ -27,12 +26,8 @@ struct RunArgs {
 int run(const RunArgs& a) {
   using Clock = std::chrono::steady_clock;
   const Clock::time_point t0 = Clock::now();
-  LoadOptions load;
-  load.threads = a.threads;
-  Result<std::shared_ptr<Model>> model = Model::load(a.model, load);
-  if (!model.ok()) return fail(a.model + ": " + model.error().message);
-  Result<std::unique_ptr<Session>> session = Session::create(*model, a.n_ctx);
-  if (!session.ok()) return fail(session.error().message);
+  Result<LoadedModel> loaded = load_model(a.model);
+  if (!loaded.ok()) return fail(loaded.error().message);
   const double load_ms = std::chrono::duration<double, std::milli>(Clock::now() - t0).count();
 
   GenerateOptions opts;
@@ -41,7 +36,7 @@ int run(const RunArgs& a) {
   opts.stop = a.stop;
   opts.add_bos = !a.no_bos;
   GenerateStats stats;
-  Result<std::string> text = generate(**session, a.prompt, opts,
+  Result<std::string> text = generate(*loaded->session, a.prompt, opts,
                                       [](std::string_view piece) {
                                         std::fwrite(piece.data(), 1, piece.size(), stdout);
                                         std::fflush(stdout);
@@ -64,13 +59,10 @@ int run(const RunArgs& a) {
 
 CommandRun setup(CLI::App& sub) {
   auto a = std::make_shared<RunArgs>();
-  sub.add_option("-m,--model", a->model, "GGUF model file")->required();
+  add_model_flags(sub, a->model);
   sub.add_option("-p,--prompt", a->prompt, "prompt text")->required();
   sub.add_option("-n,--n-predict", a->n_predict, "tokens to generate (-1: until end of generation or full context)")
       ->capture_default_str();
-  sub.add_option("-t,--threads", a->threads, "threads (0: one per core)")->capture_default_str();
-  sub.add_option("-c,--ctx-size", a->n_ctx, "context size in tokens (0: the model's, at most 4096)")
-      ->capture_default_str()->check(CLI::NonNegativeNumber);
   add_sampling_flags(sub, a->sampling);
   sub.add_option("--stop", a->stop, "stop string (repeatable; not printed)");
   sub.add_flag("--no-bos", a->no_bos, "do not add the BOS token");

@@ -54,14 +54,6 @@ int64_t get_token_id(const json& j, const char* key) {
   return -1;
 }
 
-std::optional<std::string> read_text(const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  if (!in) return std::nullopt;
-  std::stringstream ss;
-  ss << in.rdbuf();
-  return ss.str();
-}
-
 // The RoPE settings: transformers 4 writes rope_theta + rope_scaling {type|rope_type, factor};
 // transformers 5 writes rope_parameters {rope_type, rope_theta, factor}.
 Status parse_rope(const json& j, HfConfig& c) {
@@ -119,7 +111,7 @@ Result<json> gemma3_text_config(const json& j, const std::string& hf_arch) {
       {"vocab_size", 262208}, {"hidden_size", 2304}, {"intermediate_size", 9216}, {"num_hidden_layers", 26},
       {"num_attention_heads", 8}, {"num_key_value_heads", 4}, {"head_dim", 256},
       {"max_position_embeddings", 131072}, {"rms_norm_eps", 1e-6}, {"query_pre_attn_scalar", 256},
-      {"sliding_window", 4096}, {"bos_token_id", 2}, {"eos_token_id", 1}};
+      {"sliding_window", 4096}, {"bos_token_id", 2}, {"eos_token_id", 1}, {"tie_word_embeddings", true}};
   for (const auto& [key, value] : defaults.items())
     if (!t.contains(key) || t[key].is_null()) t[key] = value;
   return t;
@@ -189,6 +181,14 @@ Status parse_gemma3(const json& t, HfConfig& c) {
 
 }  // namespace
 
+std::optional<std::string> read_text_file(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  if (!in) return std::nullopt;
+  std::stringstream ss;
+  ss << in.rdbuf();
+  return ss.str();
+}
+
 Result<HfConfig> parse_config(std::string_view text) {
   json j = json::parse(text.begin(), text.end(), nullptr, /*allow_exceptions=*/false);
   if (j.is_discarded() || !j.is_object()) return make_error("config.json: not a valid JSON object");
@@ -246,8 +246,8 @@ Result<HfConfig> parse_config(std::string_view text) {
     } else {
       NX_TRY(parse_rope(t, c));
     }
-    // Gemma3ForConditionalGeneration keeps tie_word_embeddings at the top level.
-    for (const json* src : {&j, &t})
+    // Gemma3ForConditionalGeneration keeps tie_word_embeddings at the top level, which wins.
+    for (const json* src : {&t, &j})
       if (auto tie = src->find("tie_word_embeddings"); tie != src->end() && tie->is_boolean())
         c.tie_word_embeddings = tie->get<bool>();
     c.bos_id = get_token_id(t, "bos_token_id");
@@ -420,7 +420,7 @@ Status convert(const std::string& hf_dir, const std::string& out_path, const Con
   if (!std::filesystem::is_directory(hf_dir)) return make_error("'" + hf_dir + "' is not a directory");
   if (options.type == DType::Q8_1 || options.type == DType::Q8_K || !can_quantize(options.type))
     return make_error("output type " + std::string(dtype_name(options.type)) + " is not supported for weights");
-  std::optional<std::string> config_text = read_text(hf_dir + "/config.json");
+  std::optional<std::string> config_text = read_text_file(hf_dir + "/config.json");
   if (!config_text) return make_error("cannot read '" + hf_dir + "/config.json'");
   NX_ASSIGN_OR_RETURN(HfConfig c, parse_config(*config_text));
   for (const std::string& n : c.notes) log("note: " + n);

@@ -7,6 +7,7 @@
 
 #include <cstdint>
 #include <functional>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -47,6 +48,9 @@ struct HfConfig {
   int64_t eos_id = -1;
   std::vector<std::string> notes;  // non-fatal observations worth a log line
 };
+
+// The whole of the file at `path`; nullopt when it cannot be opened.
+std::optional<std::string> read_text_file(const std::string& path);
 
 // Parses config.json text. Errors name the field.
 Result<HfConfig> parse_config(std::string_view json_text);

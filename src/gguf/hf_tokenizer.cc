@@ -1,13 +1,13 @@
 #include "gguf/hf_tokenizer.h"
 
 #include <algorithm>
-#include <cctype>
 #include <filesystem>
-#include <fstream>
 #include <nlohmann/json.hpp>
 #include <optional>
-#include <sstream>
 #include <unordered_map>
+
+#include "tokenizer/hf_json_fields.h"
+#include "tokenizer/vocab.h"
 
 namespace nexus::hf {
 namespace {
@@ -20,41 +20,13 @@ constexpr int32_t kNormal = 1, kUnknown = 2, kControl = 3, kUserDefined = 4, kUn
 // Vocabularies larger than this are not real tokenizers (largest in use: ~260k).
 constexpr int64_t kMaxVocab = 1 << 22;
 
-std::optional<std::string> read_text(const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  if (!in) return std::nullopt;
-  std::stringstream ss;
-  ss << in.rdbuf();
-  return ss.str();
-}
-
 // Parses an optional JSON file; missing file -> null json, bad JSON -> error.
 Result<json> read_json(const std::string& path) {
-  std::optional<std::string> text = read_text(path);
+  std::optional<std::string> text = read_text_file(path);
   if (!text) return json();
   json j = json::parse(*text, nullptr, /*allow_exceptions=*/false);
   if (j.is_discarded()) return make_error(path + ": not valid JSON");
   return j;
-}
-
-// "<0x0A>" -> true
-bool is_byte_token(const std::string& s) {
-  return s.size() == 6 && s.compare(0, 3, "<0x") == 0 && s[5] == '>' && std::isxdigit(static_cast<unsigned char>(s[3])) &&
-         std::isxdigit(static_cast<unsigned char>(s[4]));
-}
-
-// A special-token field in tokenizer_config.json / special_tokens_map.json is either a string or
-// {"content": "..."}.
-std::optional<std::string> token_text(const json& j, const char* key) {
-  if (!j.is_object()) return std::nullopt;
-  auto it = j.find(key);
-  if (it == j.end()) return std::nullopt;
-  if (it->is_string()) return it->get<std::string>();
-  if (it->is_object()) {
-    auto c = it->find("content");
-    if (c != it->end() && c->is_string()) return c->get<std::string>();
-  }
-  return std::nullopt;
 }
 
 struct Vocab {
@@ -78,28 +50,6 @@ Status set_token(Vocab& v, const std::string& text, int64_t id, const char* wher
   v.present[id] = true;
   v.ids[text] = static_cast<int32_t>(id);
   return Status::Ok();
-}
-
-// Merges are "a b" strings (older files) or ["a", "b"] pairs (newer files).
-Result<std::vector<std::pair<std::string, std::string>>> read_merges(const json& model) {
-  std::vector<std::pair<std::string, std::string>> out;
-  auto it = model.find("merges");
-  if (it == model.end() || it->is_null()) return out;
-  if (!it->is_array()) return make_error("tokenizer.json: model.merges is not an array");
-  out.reserve(it->size());
-  for (const json& m : *it) {
-    if (m.is_string()) {
-      const std::string& s = m.get_ref<const std::string&>();
-      const size_t sp = s.find(' ', 1);
-      if (sp == std::string::npos) return make_error("tokenizer.json: merge '" + s.substr(0, 40) + "' has no space");
-      out.emplace_back(s.substr(0, sp), s.substr(sp + 1));
-    } else if (m.is_array() && m.size() == 2 && m[0].is_string() && m[1].is_string()) {
-      out.emplace_back(m[0].get<std::string>(), m[1].get<std::string>());
-    } else {
-      return make_error("tokenizer.json: model.merges entry is neither \"a b\" nor [\"a\", \"b\"]");
-    }
-  }
-  return out;
 }
 
 void write_synthetic(const HfConfig& config, int64_t n_vocab, gguf::Writer& w) {
@@ -185,7 +135,7 @@ Status write_from_json(const json& tok, const json& tok_config, const json& spec
     if (int32_t id = v.find(unk); id >= 0) v.types[id] = kUnknown;
   }
 
-  NX_ASSIGN_OR_RETURN(auto merges, read_merges(model));
+  NX_ASSIGN_OR_RETURN(auto merges, tokenizer::json_merges(model));
   const std::string pre_dump = tok.contains("pre_tokenizer") ? tok["pre_tokenizer"].dump() : "";
   const std::string dec_dump = tok.contains("decoder") ? tok["decoder"].dump() : "";
   const std::string norm_dump = tok.contains("normalizer") ? tok["normalizer"].dump() : "";
@@ -200,7 +150,7 @@ Status write_from_json(const json& tok, const json& tok_config, const json& spec
   // Special ids: tokenizer_config.json, then special_tokens_map.json, then config.json.
   auto special_id = [&](const char* key, int64_t fallback) -> int64_t {
     for (const json* j : {&tok_config, &special_map}) {
-      if (std::optional<std::string> t = token_text(*j, key)) {
+      if (std::optional<std::string> t = tokenizer::json_token_text(*j, key)) {
         if (int32_t id = v.find(*t); id >= 0) return id;
       }
     }
@@ -235,7 +185,7 @@ Status write_from_json(const json& tok, const json& tok_config, const json& spec
       ++ranked;
     }
     for (int64_t i = 0; i < n_vocab; ++i)
-      if (v.types[i] == kNormal && is_byte_token(v.tokens[i])) v.types[i] = kByte;
+      if (v.types[i] == kNormal && tokenizer::parse_byte_token(v.tokens[i]) >= 0) v.types[i] = kByte;
     w.set_string("tokenizer.ggml.model", "llama");
     w.set_strings("tokenizer.ggml.tokens", v.tokens);
     w.set_f32s("tokenizer.ggml.scores", v.scores);

@@ -165,12 +165,6 @@ float dot_q5_1_q8_1(int n, const void* wv, const void* av) {
          min_term(n / kQK5_1, w, a);
 }
 
-float dot_q8_0_q8_0(int n, const void* wv, const void* av) {
-  const auto* w = static_cast<const BlockQ8_0*>(wv);
-  return dot_blocks32<true>(n / kQK8_0, w, static_cast<const BlockQ8_0*>(av),
-                            [&](int b) { return load256(w[b].qs); });
-}
-
 // x = d * (scale & 15) * q - dmin * (scale >> 4). Bit pair j of byte l in each 128-element
 // half's 32 qs bytes is element 32j + l; int16 lanes 0-7 / 8-15 of one maddubs are the two
 // 16-element sub-blocks of those 32 elements.
@@ -233,33 +227,6 @@ float dot_q3_k_q8_k(int n, const void* wv, const void* av) {
   return hsum(acc);
 }
 
-float dot_q4_k_q8_k(int n, const void* wv, const void* av) {
-  const auto* w = static_cast<const BlockQ4_K*>(wv);
-  const auto* a = static_cast<const BlockQ8_K*>(av);
-  const __m256i m4 = _mm256_set1_epi8(0x0F);
-  __m256 acc = _mm256_setzero_ps();
-  float mins = 0.0f;
-  for (int b = 0; b < n / kQK_K; ++b) {
-    uint8_t sc[8], mn[8];
-    unpack_scales_k4(w[b].scales, sc, mn);
-    int msum = 0;
-    for (int j = 0; j < 8; ++j) msum += mn[j] * (a[b].bsums[2 * j] + a[b].bsums[2 * j + 1]);
-    __m256i isum = _mm256_setzero_si256();
-    for (int i = 0; i < 4; ++i) {  // 64 elements: sub-blocks 2i (low nibbles), 2i+1 (high)
-      const __m256i q = load256(w[b].qs + 32 * i);
-      const __m256i lo = _mm256_and_si256(q, m4);
-      const __m256i hi = _mm256_and_si256(_mm256_srli_epi16(q, 4), m4);
-      const __m256i plo = _mm256_maddubs_epi16(lo, load256(a[b].qs + 64 * i));
-      const __m256i phi = _mm256_maddubs_epi16(hi, load256(a[b].qs + 64 * i + 32));
-      isum = _mm256_add_epi32(isum, _mm256_madd_epi16(plo, _mm256_set1_epi16(sc[2 * i])));
-      isum = _mm256_add_epi32(isum, _mm256_madd_epi16(phi, _mm256_set1_epi16(sc[2 * i + 1])));
-    }
-    acc = _mm256_fmadd_ps(_mm256_set1_ps(a[b].d * h2f(w[b].d)), _mm256_cvtepi32_ps(isum), acc);
-    mins += a[b].d * h2f(w[b].dmin) * static_cast<float>(msum);
-  }
-  return hsum(acc) - mins;
-}
-
 // As Q4_K; the 5th bit of element l of sub-block j is bit j of qh[l].
 float dot_q5_k_q8_k(int n, const void* wv, const void* av) {
   const auto* w = static_cast<const BlockQ5_K*>(wv);
@@ -293,66 +260,124 @@ float dot_q5_k_q8_k(int n, const void* wv, const void* av) {
   return hsum(acc) - mins;
 }
 
-float dot_q6_k_q8_k(int n, const void* wv, const void* av) {
-  const auto* w = static_cast<const BlockQ6_K*>(wv);
-  const auto* a = static_cast<const BlockQ8_K*>(av);
+// ---- Q8_0, Q4_K and Q6_K: one tile kernel per type computes a weight row against T <= 4
+// activation rows, unpacking each weight block once and reusing it from registers. The
+// dot is the T = 1 case and the gemm (GemmFn) runs the same kernel over rows and token
+// groups, so the two agree bitwise by construction. Per block and token the products go
+// straight into vector accumulators; the only horizontal sum is one per output.
+namespace {
+
+template <int T>
+void tile_q8_0(int nb, const BlockQ8_0* w, const BlockQ8_0* const* a, float* y, size_t ys) {
+  const __m256i ones = _mm256_set1_epi16(1);
+  __m256 acc[T];
+  for (int t = 0; t < T; ++t) acc[t] = _mm256_setzero_ps();
+  for (int b = 0; b < nb; ++b) {
+    const __m256i q = load256(w[b].qs);
+    const __m256i qabs = _mm256_sign_epi8(q, q);  // the sign moves onto the activations
+    const float wd = h2f(w[b].d);
+    for (int t = 0; t < T; ++t) {
+      const __m256i x = load256(a[t][b].qs);
+      const __m256i p = _mm256_madd_epi16(_mm256_maddubs_epi16(qabs, _mm256_sign_epi8(x, q)), ones);
+      acc[t] = _mm256_fmadd_ps(_mm256_set1_ps(wd * h2f(a[t][b].d)), _mm256_cvtepi32_ps(p), acc[t]);
+    }
+  }
+  for (int t = 0; t < T; ++t) y[t * ys] = hsum(acc[t]);
+}
+
+// x = d * sc_j * q - dmin * mn_j for sub-block j of 32 (sub-blocks 2i, 2i+1 = low, high
+// nibbles of qs[32i..32i+32)). The min term is sum_j mn_j * (bsum pair j): one madd of the
+// Q8_K bsums against the mins duplicated to 16 int16 lanes, kept in a vector accumulator.
+template <int T>
+void tile_q4_k(int nb, const BlockQ4_K* w, const BlockQ8_K* const* a, float* y, size_t ys) {
+  const __m256i m4 = _mm256_set1_epi8(0x0F);
+  const __m128i dup = _mm_setr_epi8(0, 0, 1, 1, 2, 2, 3, 3, 4, 4, 5, 5, 6, 6, 7, 7);
+  __m256 acc[T];
+  for (int t = 0; t < T; ++t) acc[t] = _mm256_setzero_ps();
+  for (int b = 0; b < nb; ++b) {
+    alignas(16) uint8_t sc[16], mn[16];
+    unpack_scales_k4(w[b].scales, sc, mn);
+    const float wd = h2f(w[b].d), wmin = h2f(w[b].dmin);
+    __m256i isum[T];
+    for (int t = 0; t < T; ++t) isum[t] = _mm256_setzero_si256();
+    for (int i = 0; i < 4; ++i) {
+      const __m256i q = load256(w[b].qs + 32 * i);
+      const __m256i lo = _mm256_and_si256(q, m4);
+      const __m256i hi = _mm256_and_si256(_mm256_srli_epi16(q, 4), m4);
+      const __m256i slo = _mm256_set1_epi16(sc[2 * i]), shi = _mm256_set1_epi16(sc[2 * i + 1]);
+      for (int t = 0; t < T; ++t) {
+        const __m256i plo = _mm256_madd_epi16(_mm256_maddubs_epi16(lo, load256(a[t][b].qs + 64 * i)), slo);
+        const __m256i phi = _mm256_madd_epi16(_mm256_maddubs_epi16(hi, load256(a[t][b].qs + 64 * i + 32)), shi);
+        isum[t] = _mm256_add_epi32(isum[t], _mm256_add_epi32(plo, phi));
+      }
+    }
+    const __m256i mn16 = _mm256_cvtepu8_epi16(_mm_shuffle_epi8(_mm_loadl_epi64(reinterpret_cast<const __m128i*>(mn)), dup));
+    for (int t = 0; t < T; ++t) {
+      const __m256i msum = _mm256_madd_epi16(load256(a[t][b].bsums), mn16);
+      acc[t] = _mm256_fmadd_ps(_mm256_set1_ps(a[t][b].d * wd), _mm256_cvtepi32_ps(isum[t]), acc[t]);
+      acc[t] = _mm256_fnmadd_ps(_mm256_set1_ps(a[t][b].d * wmin), _mm256_cvtepi32_ps(msum), acc[t]);
+    }
+  }
+  for (int t = 0; t < T; ++t) y[t * ys] = hsum(acc[t]);
+}
+
+template <int T>
+void tile_q6_k(int nb, const BlockQ6_K* w, const BlockQ8_K* const* a, float* y, size_t ys) {
   const __m256i m4 = _mm256_set1_epi8(0x0F);
   const __m256i m2 = _mm256_set1_epi8(0x03);
   const __m256i k32 = _mm256_set1_epi8(32);
-  __m256 acc = _mm256_setzero_ps();
-  for (int b = 0; b < n / kQK_K; ++b) {
-    __m256i isum = _mm256_setzero_si256();
+  __m256 acc[T];
+  for (int t = 0; t < T; ++t) acc[t] = _mm256_setzero_ps();
+  for (int b = 0; b < nb; ++b) {
+    __m256i isum[T];
+    for (int t = 0; t < T; ++t) isum[t] = _mm256_setzero_si256();
     for (int h = 0; h < 2; ++h) {
-      const __m256i ql0 = load256(w[b].ql + 64 * h);
-      const __m256i ql1 = load256(w[b].ql + 64 * h + 32);
+      const uint8_t* ql = w[b].ql + 64 * h;
       const __m256i qh = load256(w[b].qh + 32 * h);
-      // q[k] = elements 32k..32k+31 of this half, unsigned 6-bit
-      __m256i q[4];
-      q[0] = _mm256_or_si256(_mm256_and_si256(ql0, m4), _mm256_slli_epi16(_mm256_and_si256(qh, m2), 4));
-      q[1] = _mm256_or_si256(_mm256_and_si256(ql1, m4),
-                             _mm256_slli_epi16(_mm256_and_si256(_mm256_srli_epi16(qh, 2), m2), 4));
-      q[2] = _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(ql0, 4), m4),
-                             _mm256_slli_epi16(_mm256_and_si256(_mm256_srli_epi16(qh, 4), m2), 4));
-      q[3] = _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(ql1, 4), m4),
-                             _mm256_slli_epi16(_mm256_and_si256(_mm256_srli_epi16(qh, 6), m2), 4));
       for (int k = 0; k < 4; ++k) {
-        const __m256i x = load256(a[b].qs + 128 * h + 32 * k);
-        // (q - 32) * x, as q*x - 32*x (maddubs needs the unsigned operand first)
-        const __m256i p = _mm256_sub_epi16(_mm256_maddubs_epi16(q[k], x), _mm256_maddubs_epi16(k32, x));
+        // elements 32k..32k+31 of this half, unsigned 6-bit: low 4 bits from ql (bytes
+        // 32 * (k & 1), low nibble for k < 2), high 2 bits from bit pair k of qh
+        const __m256i l = load256(ql + 32 * (k & 1));
+        const __m256i low = k < 2 ? _mm256_and_si256(l, m4) : _mm256_and_si256(_mm256_srli_epi16(l, 4), m4);
+        const __m256i q = _mm256_or_si256(low, _mm256_slli_epi16(_mm256_and_si256(_mm256_srli_epi16(qh, 2 * k), m2), 4));
         // int16 lanes 0-7 are elements 0-15 (one scale), lanes 8-15 elements 16-31 (next)
         const int s = 8 * h + 2 * k;
         const __m256i scv = _mm256_set_m128i(_mm_set1_epi16(w[b].scales[s + 1]), _mm_set1_epi16(w[b].scales[s]));
-        isum = _mm256_add_epi32(isum, _mm256_madd_epi16(p, scv));
+        for (int t = 0; t < T; ++t) {
+          const __m256i x = load256(a[t][b].qs + 128 * h + 32 * k);
+          // (q - 32) * x, as q*x - 32*x (maddubs needs the unsigned operand first)
+          const __m256i p = _mm256_sub_epi16(_mm256_maddubs_epi16(q, x), _mm256_maddubs_epi16(k32, x));
+          isum[t] = _mm256_add_epi32(isum[t], _mm256_madd_epi16(p, scv));
+        }
       }
     }
-    acc = _mm256_fmadd_ps(_mm256_set1_ps(a[b].d * h2f(w[b].d)), _mm256_cvtepi32_ps(isum), acc);
+    const float wd = h2f(w[b].d);
+    for (int t = 0; t < T; ++t)
+      acc[t] = _mm256_fmadd_ps(_mm256_set1_ps(a[t][b].d * wd), _mm256_cvtepi32_ps(isum[t]), acc[t]);
   }
-  return hsum(acc);
+  for (int t = 0; t < T; ++t) y[t * ys] = hsum(acc[t]);
 }
-
-// ---- Block products (GemmFn): tokens in groups of up to 4, each weight block unpacked once
-// per group and reused from registers. For every (row, token) the float operations are
-// those of the matching dot above, in the same order, so results are bitwise equal.
-namespace {
 
 template <int T>
 using Tok = std::integral_constant<int, T>;
 
-// Calls tile(Tok<nt>, weight row, token block pointers, y of (row, first token)) for every
-// row and group of nt <= 4 tokens. Token groups are the outer loop: the rows of this call
+// Tokens per group: each weight block is unpacked once per group.
+constexpr int kGroup = 4;
+
+// Calls tile(Tok<nt>, weight row, token row pointers, y of (row, first token)) for every
+// row and group of nt <= 4 tokens. Token groups are the outer loop: the rows of one call
 // (a cache-sized tile chosen by matmul) are re-read from cache for each group.
 template <class W, class A, class Tile>
-void gemm_groups(const void* w, size_t w_stride, int n_rows, const void* a, size_t a_stride, int n_tok,
-                 float* y, size_t y_stride, Tile tile) {
+void gemm_groups(const void* w, size_t w_stride, int n_rows, const void* a, size_t a_stride, int n_tok, float* y,
+                 size_t y_stride, Tile tile) {
   const auto* wb = static_cast<const uint8_t*>(w);
   const auto* ab = static_cast<const uint8_t*>(a);
-  for (int t0 = 0; t0 < n_tok; t0 += 4) {
-    const int nt = n_tok - t0 < 4 ? n_tok - t0 : 4;
+  for (int t0 = 0; t0 < n_tok; t0 += kGroup) {
+    const int nt = n_tok - t0 < kGroup ? n_tok - t0 : kGroup;
     const A* at[4];
     for (int i = 0; i < 4; ++i) at[i] = reinterpret_cast<const A*>(ab + (t0 + (i < nt ? i : nt - 1)) * a_stride);
     for (int r = 0; r < n_rows; ++r) {
       const W* wr = reinterpret_cast<const W*>(wb + r * w_stride);
-      if (r + 1 < n_rows) _mm_prefetch(reinterpret_cast<const char*>(wb + (r + 1) * w_stride), _MM_HINT_T0);
       float* yr = y + static_cast<size_t>(t0) * y_stride + r;
       switch (nt) {
         case 4: tile(Tok<4>{}, wr, at, yr); break;
@@ -366,112 +391,24 @@ void gemm_groups(const void* w, size_t w_stride, int n_rows, const void* a, size
 
 }  // namespace
 
-void gemm_q8_0_q8_0(int n, const void* w, size_t w_stride, int n_rows, const void* a, size_t a_stride, int n_tok,
-                    float* y, size_t y_stride) {
-  const int nb = n / kQK8_0;
-  gemm_groups<BlockQ8_0, BlockQ8_0>(
-      w, w_stride, n_rows, a, a_stride, n_tok, y, y_stride,
-      [&](auto tok, const BlockQ8_0* wr, const BlockQ8_0* const* at, float* yr) {
-        constexpr int T = decltype(tok)::value;
-        const __m256i ones = _mm256_set1_epi16(1);
-        __m256 acc[T];
-        for (int t = 0; t < T; ++t) acc[t] = _mm256_setzero_ps();
-        for (int b = 0; b < nb; ++b) {
-          const __m256i q = load256(wr[b].qs);
-          const __m256i qabs = _mm256_sign_epi8(q, q);
-          const float wd = h2f(wr[b].d);
-          for (int t = 0; t < T; ++t) {
-            const __m256i x = load256(at[t][b].qs);
-            const __m256i p = _mm256_madd_epi16(_mm256_maddubs_epi16(qabs, _mm256_sign_epi8(x, q)), ones);
-            acc[t] = _mm256_fmadd_ps(_mm256_set1_ps(wd * h2f(at[t][b].d)), _mm256_cvtepi32_ps(p), acc[t]);
-          }
-        }
-        for (int t = 0; t < T; ++t) yr[t * y_stride] = hsum(acc[t]);
-      });
-}
+#define NEXUS_DOT_AND_GEMM(WT, AT, W, A, BLOCK)                                                                    \
+  float dot_##WT##_##AT(int n, const void* w, const void* a) {                                                     \
+    const A* at[1] = {static_cast<const A*>(a)};                                                                   \
+    float y;                                                                                                       \
+    tile_##WT<1>(n / BLOCK, static_cast<const W*>(w), at, &y, 0);                                                  \
+    return y;                                                                                                      \
+  }                                                                                                                \
+  void gemm_##WT##_##AT(int n, const void* w, size_t w_stride, int n_rows, const void* a, size_t a_stride,         \
+                        int n_tok, float* y, size_t y_stride) {                                                    \
+    gemm_groups<W, A>(w, w_stride, n_rows, a, a_stride, n_tok, y, y_stride,                                       \
+                      [&](auto tok, const W* wr, const A* const* at, float* yr) {                                  \
+                        tile_##WT<decltype(tok)::value>(n / BLOCK, wr, at, yr, y_stride);                          \
+                      });                                                                                          \
+  }
 
-void gemm_q4_k_q8_k(int n, const void* w, size_t w_stride, int n_rows, const void* a, size_t a_stride, int n_tok,
-                    float* y, size_t y_stride) {
-  const int nb = n / kQK_K;
-  gemm_groups<BlockQ4_K, BlockQ8_K>(
-      w, w_stride, n_rows, a, a_stride, n_tok, y, y_stride,
-      [&](auto tok, const BlockQ4_K* wr, const BlockQ8_K* const* at, float* yr) {
-        constexpr int T = decltype(tok)::value;
-        const __m256i m4 = _mm256_set1_epi8(0x0F);
-        __m256 acc[T];
-        float mins[T];
-        for (int t = 0; t < T; ++t) {
-          acc[t] = _mm256_setzero_ps();
-          mins[t] = 0.0f;
-        }
-        for (int b = 0; b < nb; ++b) {
-          uint8_t sc[8], mn[8];
-          unpack_scales_k4(wr[b].scales, sc, mn);
-          const float wd = h2f(wr[b].d), wmin = h2f(wr[b].dmin);
-          __m256i isum[T];
-          for (int t = 0; t < T; ++t) isum[t] = _mm256_setzero_si256();
-          for (int i = 0; i < 4; ++i) {
-            const __m256i q = load256(wr[b].qs + 32 * i);
-            const __m256i lo = _mm256_and_si256(q, m4);
-            const __m256i hi = _mm256_and_si256(_mm256_srli_epi16(q, 4), m4);
-            const __m256i slo = _mm256_set1_epi16(sc[2 * i]), shi = _mm256_set1_epi16(sc[2 * i + 1]);
-            for (int t = 0; t < T; ++t) {
-              const __m256i plo = _mm256_maddubs_epi16(lo, load256(at[t][b].qs + 64 * i));
-              const __m256i phi = _mm256_maddubs_epi16(hi, load256(at[t][b].qs + 64 * i + 32));
-              isum[t] = _mm256_add_epi32(isum[t], _mm256_madd_epi16(plo, slo));
-              isum[t] = _mm256_add_epi32(isum[t], _mm256_madd_epi16(phi, shi));
-            }
-          }
-          for (int t = 0; t < T; ++t) {
-            int msum = 0;
-            for (int j = 0; j < 8; ++j) msum += mn[j] * (at[t][b].bsums[2 * j] + at[t][b].bsums[2 * j + 1]);
-            acc[t] = _mm256_fmadd_ps(_mm256_set1_ps(at[t][b].d * wd), _mm256_cvtepi32_ps(isum[t]), acc[t]);
-            mins[t] += at[t][b].d * wmin * static_cast<float>(msum);
-          }
-        }
-        for (int t = 0; t < T; ++t) yr[t * y_stride] = hsum(acc[t]) - mins[t];
-      });
-}
-
-void gemm_q6_k_q8_k(int n, const void* w, size_t w_stride, int n_rows, const void* a, size_t a_stride, int n_tok,
-                    float* y, size_t y_stride) {
-  const int nb = n / kQK_K;
-  gemm_groups<BlockQ6_K, BlockQ8_K>(
-      w, w_stride, n_rows, a, a_stride, n_tok, y, y_stride,
-      [&](auto tok, const BlockQ6_K* wr, const BlockQ8_K* const* at, float* yr) {
-        constexpr int T = decltype(tok)::value;
-        const __m256i m4 = _mm256_set1_epi8(0x0F);
-        const __m256i m2 = _mm256_set1_epi8(0x03);
-        const __m256i k32 = _mm256_set1_epi8(32);
-        __m256 acc[T];
-        for (int t = 0; t < T; ++t) acc[t] = _mm256_setzero_ps();
-        for (int b = 0; b < nb; ++b) {
-          __m256i isum[T];
-          for (int t = 0; t < T; ++t) isum[t] = _mm256_setzero_si256();
-          for (int h = 0; h < 2; ++h) {
-            const uint8_t* ql = wr[b].ql + 64 * h;
-            const __m256i qh = load256(wr[b].qh + 32 * h);
-            for (int k = 0; k < 4; ++k) {
-              // elements 32k..32k+31 of this half, unsigned 6-bit (as in dot_q6_k_q8_k)
-              const __m256i l = load256(ql + 32 * (k & 1));
-              const __m256i low = k < 2 ? _mm256_and_si256(l, m4) : _mm256_and_si256(_mm256_srli_epi16(l, 4), m4);
-              const __m256i q =
-                  _mm256_or_si256(low, _mm256_slli_epi16(_mm256_and_si256(_mm256_srli_epi16(qh, 2 * k), m2), 4));
-              const int s = 8 * h + 2 * k;
-              const __m256i scv = _mm256_set_m128i(_mm_set1_epi16(wr[b].scales[s + 1]), _mm_set1_epi16(wr[b].scales[s]));
-              for (int t = 0; t < T; ++t) {
-                const __m256i x = load256(at[t][b].qs + 128 * h + 32 * k);
-                const __m256i p = _mm256_sub_epi16(_mm256_maddubs_epi16(q, x), _mm256_maddubs_epi16(k32, x));
-                isum[t] = _mm256_add_epi32(isum[t], _mm256_madd_epi16(p, scv));
-              }
-            }
-          }
-          const float wd = h2f(wr[b].d);
-          for (int t = 0; t < T; ++t)
-            acc[t] = _mm256_fmadd_ps(_mm256_set1_ps(at[t][b].d * wd), _mm256_cvtepi32_ps(isum[t]), acc[t]);
-        }
-        for (int t = 0; t < T; ++t) yr[t * y_stride] = hsum(acc[t]);
-      });
-}
+NEXUS_DOT_AND_GEMM(q8_0, q8_0, BlockQ8_0, BlockQ8_0, kQK8_0)
+NEXUS_DOT_AND_GEMM(q4_k, q8_k, BlockQ4_K, BlockQ8_K, kQK_K)
+NEXUS_DOT_AND_GEMM(q6_k, q8_k, BlockQ6_K, BlockQ8_K, kQK_K)
+#undef NEXUS_DOT_AND_GEMM
 
 }  // namespace nexus::avx2

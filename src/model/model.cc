@@ -8,16 +8,32 @@ namespace nexus {
 Model::Model(std::unique_ptr<ModelImpl> impl) : impl_(std::move(impl)) {}
 Model::~Model() = default;
 
-Result<std::shared_ptr<Model>> Model::load(const std::string& path, const LoadOptions& options) {
+namespace {
+
+// Errors found after the file opened name it once, as gguf::File::open's own errors do.
+Result<std::unique_ptr<ModelImpl>> load_impl(const std::string& path) {
   auto impl = std::make_unique<ModelImpl>();
   NX_ASSIGN_OR_RETURN(impl->file, gguf::File::open(path));
   NX_ASSIGN_OR_RETURN(impl->config, read_model_config(impl->file));
   NX_ASSIGN_OR_RETURN(impl->weights, load_llama_weights(impl->file, impl->config));
   NX_ASSIGN_OR_RETURN(impl->tokenizer, Tokenizer::from_gguf(impl->file));
-  const ModelConfig& c = impl->config;
-  if (impl->tokenizer->vocab_size() > c.n_vocab)
+  if (impl->tokenizer->vocab_size() > impl->config.n_vocab)
     return make_error(format("tokenizer has %d tokens but token_embd.weight only %d rows",
-                             impl->tokenizer->vocab_size(), c.n_vocab));
+                             impl->tokenizer->vocab_size(), impl->config.n_vocab));
+  return impl;
+}
+
+}  // namespace
+
+Result<std::shared_ptr<Model>> Model::load(const std::string& path, const LoadOptions& options) {
+  Result<std::unique_ptr<ModelImpl>> loaded = load_impl(path);
+  if (!loaded.ok()) {
+    const std::string& message = loaded.error().message;
+    if (message.find("'" + path + "'") != std::string::npos) return loaded.error();
+    return make_error(message + " (in '" + path + "')");
+  }
+  std::unique_ptr<ModelImpl> impl = std::move(loaded).value();
+  const ModelConfig& c = impl->config;
   impl->threads = options.threads > 0 ? options.threads : default_thread_count();
 
   ModelInfo& info = impl->info;

@@ -24,14 +24,6 @@ constexpr std::array<MixInfo, 15> kMixes = {{
     {Mix::Q6_K, "Q6_K", DType::Q6_K, 18},
 }};
 
-bool iequals(std::string_view a, std::string_view b) {
-  if (a.size() != b.size()) return false;
-  for (size_t i = 0; i < a.size(); ++i)
-    if (std::toupper(static_cast<unsigned char>(a[i])) != std::toupper(static_cast<unsigned char>(b[i])))
-      return false;
-  return true;
-}
-
 bool ends_with(std::string_view s, std::string_view suffix) {
   return s.size() >= suffix.size() && s.substr(s.size() - suffix.size()) == suffix;
 }
@@ -48,7 +40,7 @@ const MixInfo& mix_info(Mix m) {
 
 std::optional<Mix> mix_from_name(std::string_view name) {
   for (const MixInfo& info : kMixes)
-    if (iequals(info.name, name)) return info.mix;
+    if (type_name_equals(info.name, name)) return info.mix;
   return std::nullopt;
 }
 

@@ -20,6 +20,9 @@ namespace {
 // of serial work; waking a sleeping thread costs ~5-50 us of futex round trip, which is
 // what made 2 threads slower than 1 on small models. Past this budget the thread sleeps,
 // so an idle pool costs no CPU on a shared machine.
+// Chunks per thread in parallel_for (see there).
+constexpr int64_t kChunksPerThread = 4;
+
 constexpr auto kSpinBudget = std::chrono::microseconds(200);
 
 void cpu_relax() {
@@ -117,16 +120,18 @@ ThreadPool::~ThreadPool() {
   for (auto& t : s.workers) t.join();
 }
 
-void ThreadPool::run(const std::function<void(int thread)>& fn) {
-  if (n_threads_ == 1) {
-    fn(0);
+void ThreadPool::run(const std::function<void(int thread)>& fn) { run_indices(*state_, n_threads_, n_threads_, fn); }
+
+// Runs fn(i) for i in [0, count) on whichever threads are free (count <= 0xFFFF).
+void ThreadPool::run_indices(State& s, int n_threads, int count, const std::function<void(int)>& fn) {
+  if (n_threads == 1 || count == 1) {
+    for (int i = 0; i < count; ++i) fn(i);
     return;
   }
-  State& s = *state_;
   const uint32_t gen = s.generation.load(std::memory_order_relaxed) + 1;
   s.job.store(&fn, std::memory_order_relaxed);
-  s.remaining.store(static_cast<uint32_t>(n_threads_), std::memory_order_relaxed);
-  s.word.store(static_cast<uint64_t>(gen) << 32 | static_cast<uint64_t>(n_threads_) << 16, std::memory_order_release);
+  s.remaining.store(static_cast<uint32_t>(count), std::memory_order_relaxed);
+  s.word.store(static_cast<uint64_t>(gen) << 32 | static_cast<uint64_t>(count) << 16, std::memory_order_release);
   s.generation.store(gen, std::memory_order_seq_cst);
   if (s.sleeping_workers.load(std::memory_order_seq_cst) > 0) futex_wake_all(s.generation);
   s.work();
@@ -143,15 +148,16 @@ void ThreadPool::parallel_for(int64_t n, int64_t grain,
   if (n <= 0) return;
   grain = std::max<int64_t>(1, grain);
   const int64_t max_chunks = (n + grain - 1) / grain;
-  const int64_t chunks = std::min<int64_t>(n_threads_, max_chunks);
+  // Up to kChunksPerThread chunks per thread, claimed dynamically: on a shared machine a
+  // descheduled thread then holds up only a small chunk, not 1/size() of the work.
+  const int64_t chunks = n_threads_ == 1 ? 1 : std::min<int64_t>(int64_t{n_threads_} * kChunksPerThread, max_chunks);
   if (chunks <= 1) {
     fn(0, n);
     return;
   }
-  run([&](int t) {
-    if (t >= chunks) return;
-    const int64_t begin = n * t / chunks;
-    const int64_t end = n * (t + 1) / chunks;
+  run_indices(*state_, n_threads_, static_cast<int>(chunks), [&](int c) {
+    const int64_t begin = n * c / chunks;
+    const int64_t end = n * (c + 1) / chunks;
     if (begin < end) fn(begin, end);
   });
 }

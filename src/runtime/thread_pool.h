@@ -23,12 +23,14 @@ class ThreadPool {
   // index never runs twice at once but is not tied to one OS thread.
   void run(const std::function<void(int thread)>& fn);
 
-  // Splits [0, n) into contiguous chunks of at least `grain`, calls fn(begin, end) on the
-  // pool's threads, and waits. Deterministic split for a given (n, size(), grain).
+  // Splits [0, n) into contiguous chunks of at least `grain` (a few per thread, claimed by
+  // free threads as they go), calls fn(begin, end) for each, and waits. Deterministic
+  // split for a given (n, size(), grain); chunks may run concurrently in any order.
   void parallel_for(int64_t n, int64_t grain, const std::function<void(int64_t begin, int64_t end)>& fn);
 
  private:
   struct State;
+  static void run_indices(State& s, int n_threads, int count, const std::function<void(int)>& fn);
   int n_threads_;
   std::unique_ptr<State> state_;
 };

@@ -38,15 +38,15 @@ constexpr std::array<DTypeTraits, kNumDTypeIds> make_traits() {
 
 constexpr std::array<DTypeTraits, kNumDTypeIds> kTraits = make_traits();
 
-bool iequals(std::string_view a, std::string_view b) {
+}  // namespace
+
+bool type_name_equals(std::string_view a, std::string_view b) {
   if (a.size() != b.size()) return false;
   for (size_t i = 0; i < a.size(); ++i)
     if (std::toupper(static_cast<unsigned char>(a[i])) != std::toupper(static_cast<unsigned char>(b[i])))
       return false;
   return true;
 }
-
-}  // namespace
 
 const DTypeTraits& dtype_traits(DType t) {
   static const DTypeTraits kUnknown{"?", 0, 0};
@@ -61,7 +61,8 @@ std::optional<DType> dtype_from_gguf(uint32_t id) {
 
 std::optional<DType> dtype_from_name(std::string_view name) {
   for (uint32_t id = 0; id < kNumDTypeIds; ++id)
-    if (kTraits[id].block_elems != 0 && iequals(kTraits[id].name, name)) return static_cast<DType>(id);
+    if (kTraits[id].block_elems != 0 && type_name_equals(kTraits[id].name, name))
+      return static_cast<DType>(id);
   return std::nullopt;
 }
 

@@ -49,6 +49,10 @@ std::optional<DType> dtype_from_gguf(uint32_t id);
 // Parses "Q4_K", "f16", ... (case-insensitive). nullopt if unknown.
 std::optional<DType> dtype_from_name(std::string_view name);
 
+// The ASCII case-insensitive comparison dtype_from_name uses; type-like names elsewhere
+// (quantization mixes) match by the same rule.
+bool type_name_equals(std::string_view a, std::string_view b);
+
 inline std::string_view dtype_name(DType t) { return dtype_traits(t).name; }
 
 // Bytes of one row of n elements. n must be a multiple of the block size.

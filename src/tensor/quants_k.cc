@@ -313,44 +313,14 @@ void quantize_row_q3_k(const float* x, void* vy, int64_t n, const float* importa
 }
 
 // ---- Q4_K: x = d * scale * q - dmin * min, q 4 bits, 8 sub-blocks of 32, 6-bit scale/min.
-
-void dequantize_row_q4_k(const void* vx, float* y, int64_t n) {
-  const auto* b = static_cast<const BlockQ4_K*>(vx);
-  for (int64_t i = 0; i < n / kQK_K; ++i, y += kQK_K) {
-    const float d = fp16_to_f32(b[i].d);
-    const float dmin = fp16_to_f32(b[i].dmin);
-    for (int j = 0; j < 8; ++j) {
-      int sc, m;
-      get_scale_min_k4(j, b[i].scales, &sc, &m);
-      const float d1 = d * static_cast<float>(sc), m1 = dmin * static_cast<float>(m);
-      for (int l = 0; l < 32; ++l) {
-        const int e = j * 32 + l;
-        y[e] = d1 * static_cast<float>((b[i].qs[q4_byte(e)] >> q4_shift(e)) & 0x0f) - m1;
-      }
-    }
-  }
-}
-
-void quantize_row_q4_k(const float* x, void* vy, int64_t n, const float* importance) {
-  auto* b = static_cast<BlockQ4_K*>(vy);
-  float w[kQK_K], buf[kQK_K];
-  AffineSuper s;
-  for (int64_t i = 0; i < n / kQK_K; ++i, x += kQK_K) {
-    const float* xs = sanitized(x, buf);
-    make_weights(xs, importance ? importance + i * kQK_K : nullptr, WeightKind::kRmsPlusAbs, w);
-    quantize_affine_super(xs, w, 32, 15, 63, &s);
-    b[i].d = f32_to_fp16(s.d);
-    b[i].dmin = f32_to_fp16(s.dmin);
-    put_scale_min_k4(s.ls, s.lm, b[i].scales);
-    std::memset(b[i].qs, 0, sizeof(b[i].qs));
-    for (int e = 0; e < kQK_K; ++e) b[i].qs[q4_byte(e)] |= static_cast<uint8_t>(s.L[e] << q4_shift(e));
-  }
-}
-
 // ---- Q5_K: as Q4_K with a fifth bit per element in qh.
+// Both share one implementation; kHasQh selects the fifth bit.
 
-void dequantize_row_q5_k(const void* vx, float* y, int64_t n) {
-  const auto* b = static_cast<const BlockQ5_K*>(vx);
+namespace {
+
+template <typename Block, bool kHasQh>
+void dequantize_row_affine_k(const void* vx, float* y, int64_t n) {
+  const auto* b = static_cast<const Block*>(vx);
   for (int64_t i = 0; i < n / kQK_K; ++i, y += kQK_K) {
     const float d = fp16_to_f32(b[i].d);
     const float dmin = fp16_to_f32(b[i].dmin);
@@ -360,31 +330,51 @@ void dequantize_row_q5_k(const void* vx, float* y, int64_t n) {
       const float d1 = d * static_cast<float>(sc), m1 = dmin * static_cast<float>(m);
       for (int l = 0; l < 32; ++l) {
         const int e = j * 32 + l;
-        const int q = ((b[i].qs[q4_byte(e)] >> q4_shift(e)) & 0x0f) | (((b[i].qh[l] >> j) & 1) << 4);
+        int q = (b[i].qs[q4_byte(e)] >> q4_shift(e)) & 0x0f;
+        if constexpr (kHasQh) q |= ((b[i].qh[l] >> j) & 1) << 4;
         y[e] = d1 * static_cast<float>(q) - m1;
       }
     }
   }
 }
 
-void quantize_row_q5_k(const float* x, void* vy, int64_t n, const float* importance) {
-  auto* b = static_cast<BlockQ5_K*>(vy);
+template <typename Block, bool kHasQh>
+void quantize_row_affine_k(const float* x, void* vy, int64_t n, const float* importance) {
+  auto* b = static_cast<Block*>(vy);
   float w[kQK_K], buf[kQK_K];
   AffineSuper s;
   for (int64_t i = 0; i < n / kQK_K; ++i, x += kQK_K) {
     const float* xs = sanitized(x, buf);
     make_weights(xs, importance ? importance + i * kQK_K : nullptr, WeightKind::kRmsPlusAbs, w);
-    quantize_affine_super(xs, w, 32, 31, 63, &s);
+    quantize_affine_super(xs, w, 32, kHasQh ? 31 : 15, 63, &s);
     b[i].d = f32_to_fp16(s.d);
     b[i].dmin = f32_to_fp16(s.dmin);
     put_scale_min_k4(s.ls, s.lm, b[i].scales);
     std::memset(b[i].qs, 0, sizeof(b[i].qs));
-    std::memset(b[i].qh, 0, sizeof(b[i].qh));
+    if constexpr (kHasQh) std::memset(b[i].qh, 0, sizeof(b[i].qh));
     for (int e = 0; e < kQK_K; ++e) {
       b[i].qs[q4_byte(e)] |= static_cast<uint8_t>((s.L[e] & 0x0f) << q4_shift(e));
-      b[i].qh[e % 32] |= static_cast<uint8_t>((s.L[e] >> 4) << (e / 32));
+      if constexpr (kHasQh) b[i].qh[e % 32] |= static_cast<uint8_t>((s.L[e] >> 4) << (e / 32));
     }
   }
+}
+
+}  // namespace
+
+void dequantize_row_q4_k(const void* vx, float* y, int64_t n) {
+  dequantize_row_affine_k<BlockQ4_K, false>(vx, y, n);
+}
+
+void quantize_row_q4_k(const float* x, void* vy, int64_t n, const float* importance) {
+  quantize_row_affine_k<BlockQ4_K, false>(x, vy, n, importance);
+}
+
+void dequantize_row_q5_k(const void* vx, float* y, int64_t n) {
+  dequantize_row_affine_k<BlockQ5_K, true>(vx, y, n);
+}
+
+void quantize_row_q5_k(const float* x, void* vy, int64_t n, const float* importance) {
+  quantize_row_affine_k<BlockQ5_K, true>(x, vy, n, importance);
 }
 
 // ---- Q6_K: x = d * scale * (q - 32), q 6 bits, 16 sub-blocks of 16 with int8 scales.

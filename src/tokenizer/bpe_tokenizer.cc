@@ -3,16 +3,11 @@
 #include <algorithm>
 #include <queue>
 
+#include "tokenizer/decode.h"
 #include "tokenizer/unicode.h"
 
 namespace nexus::tokenizer {
 namespace {
-
-constexpr std::string_view kSpace = "\xE2\x96\x81";  // U+2581, SentencePiece's visible space
-
-const char* const kEndOfGenerationTexts[] = {
-    "<|eot_id|>", "<|im_end|>", "<|end|>", "<end_of_turn>", "<|endoftext|>", "<|eom_id|>", "<EOT>", "<|end_of_text|>",
-};
 
 // A symbol of the piece being merged: a doubly linked list over the initial characters.
 struct Symbol {
@@ -38,24 +33,11 @@ struct CandidateAfter {
   }
 };
 
-std::string replace_metaspace(std::string_view text) {
-  std::string s;
-  s.reserve(text.size());
-  for (size_t i = 0; i < text.size();) {
-    if (text.compare(i, kSpace.size(), kSpace) == 0) {
-      s += ' ';
-      i += kSpace.size();
-    } else {
-      s += text[i++];
-    }
-  }
-  return s;
-}
-
 }  // namespace
 
+// Beyond the shared end-of-turn texts, Llama 3 ends its base-model text with <|end_of_text|>.
 BpeTokenizer::BpeTokenizer(Vocab vocab, BpeConfig config)
-    : vocab_(std::move(vocab)), config_(std::move(config)), splitter_(vocab_) {
+    : VocabTokenizer(std::move(vocab), {"<|end_of_text|>"}), config_(std::move(config)) {
   merges_.reserve(config_.merges.size());
   for (size_t r = 0; r < config_.merges.size(); ++r) {
     const auto& [a, b] = config_.merges[r];
@@ -66,14 +48,6 @@ BpeTokenizer::BpeTokenizer(Vocab vocab, BpeConfig config)
   config_.merges.clear();
   config_.merges.shrink_to_fit();
 
-  for (int32_t id : {vocab_.eos_id, vocab_.eot_id, vocab_.eom_id})
-    if (vocab_.valid(id)) end_of_generation_.push_back(id);
-  for (const char* text : kEndOfGenerationTexts) {
-    const int32_t id = vocab_.find(text);
-    if (id >= 0 && vocab_.tokens[id].type == TokenType::kControl) end_of_generation_.push_back(id);
-  }
-  std::sort(end_of_generation_.begin(), end_of_generation_.end());
-  end_of_generation_.erase(std::unique(end_of_generation_.begin(), end_of_generation_.end()), end_of_generation_.end());
 }
 
 Result<std::unique_ptr<Tokenizer>> BpeTokenizer::from_vocab(Vocab vocab) {
@@ -93,10 +67,6 @@ Result<std::unique_ptr<Tokenizer>> BpeTokenizer::from_vocab(Vocab vocab) {
   config.ignore_merges = vocab.pre == "llama-bpe" || vocab.pre == "llama3";
   config.byte_level_decode = true;
   return std::unique_ptr<Tokenizer>(new BpeTokenizer(std::move(vocab), std::move(config)));
-}
-
-bool BpeTokenizer::is_end_of_generation(int32_t id) const {
-  return std::binary_search(end_of_generation_.begin(), end_of_generation_.end(), id);
 }
 
 std::vector<int32_t> BpeTokenizer::encode(std::string_view text, bool add_bos, bool parse_special) const {
@@ -191,38 +161,14 @@ void BpeTokenizer::encode_piece(std::string_view piece, std::vector<int32_t>& ou
 }
 
 std::string BpeTokenizer::decode_token(int32_t id, bool render_special) const {
-  if (!vocab_.valid(id)) return {};
-  const VocabToken& t = vocab_.tokens[id];
-  switch (t.type) {
-    case TokenType::kNormal:
-      if (config_.byte_level_decode) return unicode::byte_level_to_bytes(t.text);
-      return config_.metaspace ? replace_metaspace(t.text) : t.text;
-    case TokenType::kByte:
-      return std::string(1, static_cast<char>(t.byte));
-    case TokenType::kUserDefined:
-      return t.text;
-    case TokenType::kControl:
-    case TokenType::kUnknown:
-    case TokenType::kUnused:
-      return render_special ? t.text : std::string();
-  }
-  return {};
+  const NormalSpelling spelling = config_.byte_level_decode ? NormalSpelling::kByteLevel
+                                  : config_.metaspace       ? NormalSpelling::kMetaspace
+                                                            : NormalSpelling::kVerbatim;
+  return decode_vocab_token(vocab_, id, render_special, spelling);
 }
 
 std::string BpeTokenizer::decode(std::span<const int32_t> ids, bool render_special) const {
-  std::string out;
-  bool strip = config_.strip_prefix_space;  // the next text token carries encode()'s prefix
-  for (int32_t id : ids) {
-    std::string piece = decode_token(id, render_special);
-    if (vocab_.is_special(id)) {
-      strip = config_.strip_prefix_space;
-    } else {
-      if (strip && !piece.empty() && piece[0] == ' ') piece.erase(0, 1);
-      strip = false;
-    }
-    out += piece;
-  }
-  return out;
+  return decode_ids(*this, vocab_, ids, render_special, config_.strip_prefix_space);
 }
 
 }  // namespace nexus::tokenizer

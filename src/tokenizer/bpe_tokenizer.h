@@ -16,9 +16,8 @@
 #include "nexus/result.h"
 #include "tokenizer/normalizer.h"
 #include "tokenizer/pretokenizer.h"
-#include "tokenizer/special_split.h"
-#include "tokenizer/tokenizer.h"
 #include "tokenizer/vocab.h"
+#include "tokenizer/vocab_tokenizer.h"
 
 namespace nexus::tokenizer {
 
@@ -37,13 +36,10 @@ struct BpeConfig {
   bool strip_prefix_space = false;
 };
 
-class BpeTokenizer final : public Tokenizer {
+class BpeTokenizer final : public VocabTokenizer {
  public:
   // Merges naming tokens the vocabulary lacks are skipped.
   BpeTokenizer(Vocab vocab, BpeConfig config);
-  // splitter_ refers to vocab_, so the object stays where it was built.
-  BpeTokenizer(const BpeTokenizer&) = delete;
-  BpeTokenizer& operator=(const BpeTokenizer&) = delete;
 
   // A GGUF "gpt2" vocabulary: merges from tokenizer.ggml.merges, pre-tokenizer from
   // tokenizer.ggml.pre.
@@ -54,12 +50,6 @@ class BpeTokenizer final : public Tokenizer {
   std::string decode_token(int32_t id, bool render_special = false) const override;
   std::string decode(std::span<const int32_t> ids, bool render_special = false) const override;
 
-  int32_t vocab_size() const override { return vocab_.size(); }
-  int32_t bos() const override { return vocab_.bos_id; }
-  int32_t eos() const override { return vocab_.eos_id; }
-  bool is_end_of_generation(int32_t id) const override;
-
-  const Vocab& vocab() const { return vocab_; }
   size_t merge_count() const { return merges_.size(); }
 
   // Merges one pre-tokenized piece (already in the vocabulary's alphabet); appends ids.
@@ -72,11 +62,8 @@ class BpeTokenizer final : public Tokenizer {
   };
   static uint64_t key(int32_t a, int32_t b) { return (static_cast<uint64_t>(static_cast<uint32_t>(a)) << 32) | static_cast<uint32_t>(b); }
 
-  Vocab vocab_;
   BpeConfig config_;
-  SpecialSplitter splitter_;
   std::unordered_map<uint64_t, Merge> merges_;
-  std::vector<int32_t> end_of_generation_;  // sorted ids
 };
 
 }  // namespace nexus::tokenizer

@@ -6,6 +6,7 @@
 #include <optional>
 
 #include "tokenizer/bpe_tokenizer.h"
+#include "tokenizer/hf_json_fields.h"
 
 namespace nexus::tokenizer {
 namespace {
@@ -18,14 +19,6 @@ constexpr int kMaxDepth = 16;  // nesting of Sequence steps
 
 constexpr std::string_view kSpace = "\xE2\x96\x81";
 
-// The string field `key` of object `j`, or nullopt.
-std::optional<std::string> str(const json& j, const char* key) {
-  if (!j.is_object()) return std::nullopt;
-  auto it = j.find(key);
-  if (it == j.end() || !it->is_string()) return std::nullopt;
-  return it->get<std::string>();
-}
-
 bool flag(const json& j, const char* key, bool fallback) {
   if (!j.is_object()) return fallback;
   auto it = j.find(key);
@@ -36,37 +29,15 @@ bool flag(const json& j, const char* key, bool fallback) {
 Result<std::pair<std::string, bool>> pattern_of(const json& step, const char* where) {
   auto it = step.find("pattern");
   if (it == step.end() || !it->is_object()) return make_error(format("tokenizer.json: %s without a pattern", where));
-  if (auto s = str(*it, "String")) return std::pair{*s, true};
-  if (auto r = str(*it, "Regex")) return std::pair{*r, false};
+  if (auto s = json_string(*it, "String")) return std::pair{*s, true};
+  if (auto r = json_string(*it, "Regex")) return std::pair{*r, false};
   return make_error(format("tokenizer.json: %s pattern is neither String nor Regex", where));
-}
-
-// A special-token field of tokenizer_config.json: "text" or {"content": "text"}.
-std::optional<std::string> token_text(const json& j, const char* key) {
-  if (!j.is_object()) return std::nullopt;
-  auto it = j.find(key);
-  if (it == j.end()) return std::nullopt;
-  if (it->is_string()) return it->get<std::string>();
-  return str(*it, "content");
-}
-
-int parse_byte_token(std::string_view t) {
-  if (t.size() != 6 || t.substr(0, 3) != "<0x" || t[5] != '>') return -1;
-  int v = 0;
-  for (char c : t.substr(3, 2)) {
-    v <<= 4;
-    if (c >= '0' && c <= '9') v |= c - '0';
-    else if (c >= 'A' && c <= 'F') v |= c - 'A' + 10;
-    else if (c >= 'a' && c <= 'f') v |= c - 'a' + 10;
-    else return -1;
-  }
-  return v;
 }
 
 Status add_normalizer(const json& n, Normalizer& out, int depth) {
   if (n.is_null()) return Status::Ok();
   if (depth > kMaxDepth) return make_error("tokenizer.json: normalizers nested too deeply");
-  const std::string type = str(n, "type").value_or("");
+  const std::string type = json_string(n, "type").value_or("");
   if (type == "Sequence") {
     auto it = n.find("normalizers");
     if (it == n.end() || !it->is_array()) return make_error("tokenizer.json: Sequence normalizer without a normalizers array");
@@ -74,14 +45,14 @@ Status add_normalizer(const json& n, Normalizer& out, int depth) {
     return Status::Ok();
   }
   if (type == "Prepend") {
-    auto p = str(n, "prepend");
+    auto p = json_string(n, "prepend");
     if (!p) return make_error("tokenizer.json: Prepend normalizer without a prepend string");
     out.add_prepend(*p);
     return Status::Ok();
   }
   if (type == "Replace") {
     NX_ASSIGN_OR_RETURN(auto pat, pattern_of(n, "Replace normalizer"));
-    auto content = str(n, "content");
+    auto content = json_string(n, "content");
     if (!content) return make_error("tokenizer.json: Replace normalizer without content");
     if (Status s = out.add_replace(pat.first, pat.second, *content); !s.ok())
       return make_error("tokenizer.json: Replace normalizer: " + s.error().message);
@@ -100,7 +71,7 @@ Status add_normalizer(const json& n, Normalizer& out, int depth) {
 }
 
 Result<SplitBehavior> behavior_of(const json& step) {
-  const std::string b = str(step, "behavior").value_or("Isolated");
+  const std::string b = json_string(step, "behavior").value_or("Isolated");
   if (b == "Isolated") return SplitBehavior::kIsolated;
   if (b == "Removed") return SplitBehavior::kRemoved;
   if (b == "MergedWithPrevious") return SplitBehavior::kMergedWithPrevious;
@@ -117,7 +88,7 @@ struct PreInfo {
 Status add_pre_tokenizer(const json& p, PreTokenizer& out, PreInfo& info, int depth) {
   if (p.is_null()) return Status::Ok();
   if (depth > kMaxDepth) return make_error("tokenizer.json: pre-tokenizers nested too deeply");
-  const std::string type = str(p, "type").value_or("");
+  const std::string type = json_string(p, "type").value_or("");
   auto wrap = [&](Status s) -> Status {
     if (s.ok()) return s;
     return make_error("tokenizer.json: " + type + " pre-tokenizer: " + s.error().message);
@@ -135,9 +106,9 @@ Status add_pre_tokenizer(const json& p, PreTokenizer& out, PreInfo& info, int de
   }
   if (type == "ByteLevel") return wrap(out.add_byte_level(flag(p, "add_prefix_space", false), flag(p, "use_regex", true)));
   if (type == "Metaspace") {
-    const std::string rep = str(p, "replacement").value_or(std::string(kSpace));
+    const std::string rep = json_string(p, "replacement").value_or(std::string(kSpace));
     PrependScheme scheme = flag(p, "add_prefix_space", true) ? PrependScheme::kAlways : PrependScheme::kNever;
-    if (auto s = str(p, "prepend_scheme")) {
+    if (auto s = json_string(p, "prepend_scheme")) {
       if (*s == "always") scheme = PrependScheme::kAlways;
       else if (*s == "first") scheme = PrependScheme::kFirst;
       else if (*s == "never") scheme = PrependScheme::kNever;
@@ -158,37 +129,15 @@ Status add_pre_tokenizer(const json& p, PreTokenizer& out, PreInfo& info, int de
                            "Metaspace, Digits, Whitespace, WhitespaceSplit, Punctuation)", type.substr(0, 40).c_str()));
 }
 
-// Merges are "a b" strings (older files) or ["a", "b"] pairs (newer ones).
-Status read_merges(const json& model, std::vector<std::pair<std::string, std::string>>& out) {
-  auto it = model.find("merges");
-  if (it == model.end() || it->is_null()) return Status::Ok();
-  if (!it->is_array()) return make_error("tokenizer.json: model.merges is not an array");
-  out.reserve(it->size());
-  for (const json& m : *it) {
-    if (m.is_string()) {
-      const std::string& s = m.get_ref<const std::string&>();
-      const size_t sp = s.find(' ', 1);
-      if (sp == std::string::npos || sp + 1 >= s.size())
-        return make_error("tokenizer.json: merge '" + s.substr(0, 40) + "' is not \"a b\"");
-      out.emplace_back(s.substr(0, sp), s.substr(sp + 1));
-    } else if (m.is_array() && m.size() == 2 && m[0].is_string() && m[1].is_string()) {
-      out.emplace_back(m[0].get<std::string>(), m[1].get<std::string>());
-    } else {
-      return make_error("tokenizer.json: model.merges entry is neither \"a b\" nor [\"a\", \"b\"]");
-    }
-  }
-  return Status::Ok();
-}
-
 Result<std::unique_ptr<Tokenizer>> load(const json& root, const json& config) {
   if (!root.is_object()) return make_error("tokenizer.json: not a JSON object");
   auto model_it = root.find("model");
   if (model_it == root.end() || !model_it->is_object()) return make_error("tokenizer.json: missing object 'model'");
   const json& model = *model_it;
-  const std::string type = str(model, "type").value_or("BPE");
+  const std::string type = json_string(model, "type").value_or("BPE");
   if (type != "BPE") return make_error("tokenizer.json: model type '" + type.substr(0, 40) + "' is not supported (only BPE)");
   for (const char* key : {"continuing_subword_prefix", "end_of_word_suffix"})
-    if (auto s = str(model, key); s && !s->empty())
+    if (auto s = json_string(model, key); s && !s->empty())
       return make_error(format("tokenizer.json: BPE with %s is not supported", key));
   auto vocab_it = model.find("vocab");
   if (vocab_it == model.end() || !vocab_it->is_object()) return make_error("tokenizer.json: missing object model.vocab");
@@ -206,7 +155,7 @@ Result<std::unique_ptr<Tokenizer>> load(const json& root, const json& config) {
   const json& added = added_it == root.end() || added_it->is_null() ? no_added : *added_it;
   if (!added.is_array()) return make_error("tokenizer.json: added_tokens is not an array");
   for (const json& a : added) {
-    if (!a.is_object() || !a.contains("id") || !a["id"].is_number_integer() || !str(a, "content"))
+    if (!a.is_object() || !a.contains("id") || !a["id"].is_number_integer() || !json_string(a, "content"))
       return make_error("tokenizer.json: added_tokens entry without integer 'id' and string 'content'");
     const int64_t id = a["id"].get<int64_t>();
     if (id < 0 || id >= kMaxVocab) return make_error(format("tokenizer.json: added token id %lld out of range", static_cast<long long>(id)));
@@ -248,14 +197,14 @@ Result<std::unique_ptr<Tokenizer>> load(const json& root, const json& config) {
     vocab.tokens[i].type = TokenType::kUnused;
   }
   vocab.index();
-  if (auto unk = str(model, "unk_token")) {
+  if (auto unk = json_string(model, "unk_token")) {
     vocab.unk_id = vocab.find(*unk);
     if (vocab.unk_id >= 0 && vocab.tokens[vocab.unk_id].type == TokenType::kNormal) vocab.tokens[vocab.unk_id].type = TokenType::kUnknown;
     vocab.index();  // byte tokens missing from the vocabulary now fall back to unk
   }
 
   BpeConfig cfg;
-  NX_TRY(read_merges(model, cfg.merges));
+  NX_ASSIGN_OR_RETURN(cfg.merges, json_merges(model));
   cfg.byte_fallback = byte_fallback;
   cfg.fuse_unk = flag(model, "fuse_unk", false);
   cfg.ignore_merges = flag(model, "ignore_merges", false);
@@ -275,22 +224,22 @@ Result<std::unique_ptr<Tokenizer>> load(const json& root, const json& config) {
   // BOS/EOS: the post-processor's template (special token before / after the text), then
   // tokenizer_config.json.
   const json& post = root.value("post_processor", json());
-  if (str(post, "type").value_or("") == "TemplateProcessing" && post.contains("single") && post["single"].is_array() &&
+  if (json_string(post, "type").value_or("") == "TemplateProcessing" && post.contains("single") && post["single"].is_array() &&
       !post["single"].empty()) {
     const json& single = post["single"];
     auto special_id = [&](const json& item) -> int32_t {
       if (!item.is_object() || !item.contains("SpecialToken")) return -1;
-      auto text = str(item["SpecialToken"], "id");
+      auto text = json_string(item["SpecialToken"], "id");
       return text ? vocab.find(*text) : -1;
     };
     if (const int32_t id = special_id(single.front()); id >= 0) vocab.bos_id = id, vocab.add_bos = true;
     if (single.size() > 1)
       if (const int32_t id = special_id(single.back()); id >= 0) vocab.eos_id = id, vocab.add_eos = true;
   }
-  if (auto t = token_text(config, "bos_token")) {
+  if (auto t = json_token_text(config, "bos_token")) {
     if (const int32_t id = vocab.find(*t); id >= 0) vocab.bos_id = id;
   }
-  if (auto t = token_text(config, "eos_token")) {
+  if (auto t = json_token_text(config, "eos_token")) {
     if (const int32_t id = vocab.find(*t); id >= 0) vocab.eos_id = id;
   }
   vocab.add_bos = flag(config, "add_bos_token", vocab.add_bos) && vocab.bos_id >= 0;

@@ -3,6 +3,8 @@
 #include <algorithm>
 #include <queue>
 
+#include "tokenizer/decode.h"
+
 namespace nexus::tokenizer {
 namespace {
 
@@ -58,25 +60,9 @@ struct BigramLess {
   }
 };
 
-const char* const kEndOfGenerationTexts[] = {
-    "<|eot_id|>", "<|im_end|>", "<|end|>", "<end_of_turn>", "<|endoftext|>", "<|eom_id|>", "<EOT>",
-};
-
 }  // namespace
 
-SpmTokenizer::SpmTokenizer(Vocab vocab) : vocab_(std::move(vocab)), splitter_(vocab_) {
-  for (int32_t id : {vocab_.eos_id, vocab_.eot_id, vocab_.eom_id})
-    if (vocab_.valid(id)) end_of_generation_.push_back(id);
-  for (const char* text : kEndOfGenerationTexts) {
-    const int32_t id = vocab_.find(text);
-    if (id >= 0 && vocab_.tokens[id].type == TokenType::kControl) end_of_generation_.push_back(id);
-  }
-  std::sort(end_of_generation_.begin(), end_of_generation_.end());
-}
-
-bool SpmTokenizer::is_end_of_generation(int32_t id) const {
-  return std::binary_search(end_of_generation_.begin(), end_of_generation_.end(), id);
-}
+SpmTokenizer::SpmTokenizer(Vocab vocab) : VocabTokenizer(std::move(vocab)) {}
 
 std::vector<int32_t> SpmTokenizer::encode(std::string_view text, bool add_bos, bool parse_special) const {
   std::vector<int32_t> out;
@@ -151,48 +137,11 @@ void SpmTokenizer::encode_normalized(std::string_view text, std::vector<int32_t>
 }
 
 std::string SpmTokenizer::decode_token(int32_t id, bool render_special) const {
-  if (!vocab_.valid(id)) return {};
-  const VocabToken& t = vocab_.tokens[id];
-  switch (t.type) {
-    case TokenType::kNormal: {
-      std::string s;
-      s.reserve(t.text.size());
-      for (size_t i = 0; i < t.text.size();) {
-        if (t.text.compare(i, kSpace.size(), kSpace) == 0) {
-          s += ' ';
-          i += kSpace.size();
-        } else {
-          s += t.text[i++];
-        }
-      }
-      return s;
-    }
-    case TokenType::kByte:
-      return std::string(1, static_cast<char>(t.byte));
-    case TokenType::kUserDefined:
-      return t.text;
-    case TokenType::kControl:
-    case TokenType::kUnknown:
-    case TokenType::kUnused:
-      return render_special ? t.text : std::string();
-  }
-  return {};
+  return decode_vocab_token(vocab_, id, render_special, NormalSpelling::kMetaspace);
 }
 
 std::string SpmTokenizer::decode(std::span<const int32_t> ids, bool render_special) const {
-  std::string out;
-  bool strip = vocab_.add_space_prefix;  // the next text token carries encode()'s "▁" prefix
-  for (int32_t id : ids) {
-    std::string piece = decode_token(id, render_special);
-    if (vocab_.is_special(id)) {
-      strip = vocab_.add_space_prefix;
-    } else {
-      if (strip && !piece.empty() && piece[0] == ' ') piece.erase(0, 1);
-      strip = false;
-    }
-    out += piece;
-  }
-  return out;
+  return decode_ids(*this, vocab_, ids, render_special, vocab_.add_space_prefix);
 }
 
 }  // namespace nexus::tokenizer

@@ -10,18 +10,14 @@
 #include <string_view>
 #include <vector>
 
-#include "tokenizer/special_split.h"
-#include "tokenizer/tokenizer.h"
 #include "tokenizer/vocab.h"
+#include "tokenizer/vocab_tokenizer.h"
 
 namespace nexus::tokenizer {
 
-class SpmTokenizer final : public Tokenizer {
+class SpmTokenizer final : public VocabTokenizer {
  public:
   explicit SpmTokenizer(Vocab vocab);
-  // splitter_ refers to vocab_, so the object stays where it was built.
-  SpmTokenizer(const SpmTokenizer&) = delete;
-  SpmTokenizer& operator=(const SpmTokenizer&) = delete;
 
   // add_bos: BOS first when the vocabulary asks for it (add_bos_token), and EOS last when it
   // asks for that (add_eos_token). Each run of text gets the "▁" prefix (add_space_prefix)
@@ -32,20 +28,8 @@ class SpmTokenizer final : public Tokenizer {
   // token: the space encode() added.
   std::string decode(std::span<const int32_t> ids, bool render_special = false) const override;
 
-  int32_t vocab_size() const override { return vocab_.size(); }
-  int32_t bos() const override { return vocab_.bos_id; }
-  int32_t eos() const override { return vocab_.eos_id; }
-  bool is_end_of_generation(int32_t id) const override;
-
-  const Vocab& vocab() const { return vocab_; }
-
   // The merge algorithm on one run of already-normalised text; appends ids to `out`.
   void encode_normalized(std::string_view text, std::vector<int32_t>& out) const;
-
- private:
-  Vocab vocab_;
-  SpecialSplitter splitter_;
-  std::vector<int32_t> end_of_generation_;  // sorted ids
 };
 
 }  // namespace nexus::tokenizer

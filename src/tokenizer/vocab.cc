@@ -1,5 +1,6 @@
 #include "tokenizer/vocab.h"
 
+#include <algorithm>
 #include <cctype>
 #include <cstdio>
 #include <limits>
@@ -33,20 +34,6 @@ int64_t array_int(const gguf::Array& a, size_t i) {
   return -1;
 }
 
-// Parses "<0xAB>" into 0xAB; -1 when `text` is not of that form.
-int parse_byte_token(std::string_view text) {
-  if (text.size() != 6 || text.substr(0, 3) != "<0x" || text[5] != '>') return -1;
-  int v = 0;
-  for (char c : text.substr(3, 2)) {
-    v <<= 4;
-    if (c >= '0' && c <= '9') v |= c - '0';
-    else if (c >= 'A' && c <= 'F') v |= c - 'A' + 10;
-    else if (c >= 'a' && c <= 'f') v |= c - 'a' + 10;
-    else return -1;
-  }
-  return v;
-}
-
 Result<bool> read_flag(const gguf::File& file, std::string_view key, bool fallback) {
   if (file.find(key) == nullptr) return fallback;
   const std::optional<bool> v = file.get_bool(key);
@@ -68,6 +55,19 @@ Result<int32_t> read_id(const gguf::File& file, std::string_view key, int32_t fa
 }
 
 }  // namespace
+
+int parse_byte_token(std::string_view text) {
+  if (text.size() != 6 || text.substr(0, 3) != "<0x" || text[5] != '>') return -1;
+  int v = 0;
+  for (char c : text.substr(3, 2)) {
+    v <<= 4;
+    if (c >= '0' && c <= '9') v |= c - '0';
+    else if (c >= 'A' && c <= 'F') v |= c - 'A' + 10;
+    else if (c >= 'a' && c <= 'f') v |= c - 'a' + 10;
+    else return -1;
+  }
+  return v;
+}
 
 Result<Vocab> Vocab::from_gguf(const gguf::File& file) {
   Vocab vocab;
@@ -193,6 +193,24 @@ bool Vocab::is_special(int32_t id) const {
   if (!valid(id)) return false;
   const TokenType t = tokens[id].type;
   return t == TokenType::kControl || t == TokenType::kUserDefined || t == TokenType::kUnknown;
+}
+
+std::vector<int32_t> Vocab::end_of_generation_ids(std::initializer_list<std::string_view> extra_texts) const {
+  static constexpr std::string_view kEndOfTurnTexts[] = {
+      "<|eot_id|>", "<|im_end|>", "<|end|>", "<end_of_turn>", "<|endoftext|>", "<|eom_id|>", "<EOT>",
+  };
+  std::vector<int32_t> ids;
+  for (int32_t id : {eos_id, eot_id, eom_id})
+    if (valid(id)) ids.push_back(id);
+  auto add_control = [&](std::string_view text) {
+    const int32_t id = find(text);
+    if (id >= 0 && tokens[id].type == TokenType::kControl) ids.push_back(id);
+  };
+  for (std::string_view text : kEndOfTurnTexts) add_control(text);
+  for (std::string_view text : extra_texts) add_control(text);
+  std::sort(ids.begin(), ids.end());
+  ids.erase(std::unique(ids.begin(), ids.end()), ids.end());
+  return ids;
 }
 
 }  // namespace nexus::tokenizer

@@ -6,6 +6,7 @@
 #include <array>
 #include <cstdint>
 #include <functional>
+#include <initializer_list>
 #include <string>
 #include <string_view>
 #include <unordered_map>
@@ -25,6 +26,10 @@ enum class TokenType : uint8_t {
   kUnused = 5,
   kByte = 6,          // <0xAB>: byte fallback
 };
+
+// Parses a byte token's text "<0xAB>" (hex digits in either case) into 0xAB; -1 when `text`
+// is not of that form.
+int parse_byte_token(std::string_view text);
 
 struct VocabToken {
   std::string text;
@@ -71,6 +76,10 @@ struct Vocab {
   int32_t byte_token(uint8_t b) const { return byte_to_token_[b]; }
   // Control, user-defined and unknown tokens: those the special-token splitter may match.
   bool is_special(int32_t id) const;
+  // Sorted, distinct ids that end generation: eos, eot and eom, plus control tokens spelled
+  // like a known end-of-turn marker (<|eot_id|>, <|im_end|>, <end_of_turn>, ...) or like one
+  // of `extra_texts`.
+  std::vector<int32_t> end_of_generation_ids(std::initializer_list<std::string_view> extra_texts = {}) const;
 
   // Builds the lookup tables from `tokens`; from_gguf calls it, tests building a Vocab by
   // hand call it too.
