@@ -6,7 +6,7 @@ transformers' apply_chat_template produces (or the error it raises), so
 tests/chat_template_test.cc can check Nexus's Jinja interpreter byte for byte.
 
 Run (offline) with the reference transformers on the path:
-  PYTHONPATH=/work/pyref2 python3 tools/make_chat_goldens.py [--shared ../shared] [--out tests/data/chat]
+  python3 tools/make_chat_goldens.py [--shared ../shared] [--out tests/data/chat]
 
 Sources:
   llama3, qwen3        tokenizer_config.json of shared/tokenizer-tests/hf-{llama3,qwen3}, rendered
