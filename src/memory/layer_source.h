@@ -1,0 +1,21 @@
+// Where the forward pass gets each layer's weights. Resident models hand out views into the
+// mapped file; a streamed model (memory/, --mem-budget) hands out views into a ring of layer
+// slots whose reads were started ahead of time, and may fail on an I/O error.
+#pragma once
+
+#include "model/llama_weights.h"
+#include "nexus/result.h"
+
+namespace nexus {
+
+class LayerSource {
+ public:
+  virtual ~LayerSource() = default;
+  // Waits until layer `il`'s weights are readable. The views stay valid until release(il).
+  // Layers are acquired in order 0..n_layer-1 within one forward pass.
+  virtual Result<const LayerWeights*> acquire(int il) = 0;
+  // The forward pass is done with layer `il`: its slot may be refilled.
+  virtual void release(int il) = 0;
+};
+
+}  // namespace nexus
