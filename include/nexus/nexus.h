@@ -16,6 +16,22 @@ namespace nexus {
 
 struct LoadOptions {
   int threads = 0;  // 0 = default_thread_count()
+  // Memory budget in bytes for everything the process keeps (resident weights, streaming
+  // buffers, KV cache, scratch); 0 = unlimited (the whole file is mapped). With a budget the
+  // weights that do not fit are streamed from disk each forward pass (src/memory/).
+  uint64_t mem_budget = 0;
+  // The context the budget must leave KV-cache room for (0: the model's training context,
+  // capped at 4096, as Session::create's default). Sessions on a budgeted model may not use a
+  // larger context.
+  int budget_ctx = 0;
+  // Read backend for streamed weights: "auto" (io_uring, else pread threads), "io_uring", "pread".
+  std::string io_backend = "auto";
+  // Most layer slots in the streaming ring (0: the planner's default, 2). More slots smooth
+  // out uneven reads at the cost of resident weights.
+  int stream_slots = 0;
+  // With a budget: mlock the resident weights and the ring's slots (an error when the
+  // RLIMIT_MEMLOCK does not allow it).
+  bool mlock = false;
 };
 
 struct ModelInfo {

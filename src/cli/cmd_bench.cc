@@ -3,6 +3,7 @@
 
 #include "cli/command.h"
 #include "eval/bench.h"
+#include "memory/size_parse.h"
 
 namespace nexus::cli {
 namespace {
@@ -27,7 +28,21 @@ CommandRun setup_bench(CLI::App& sub) {
       ->default_val(1024)
       ->check(CLI::Range(0, 65536));
   sub.add_flag("--json", o->json, "one JSON object per line per test");
-  return [o, bw_mib]() -> int {
+  auto budget = std::make_shared<std::string>();
+  sub.add_option("--mem-budget", *budget,
+                 "memory budget (e.g. 1.5G): stream what does not fit; reports disk bandwidth and the streaming roofline");
+  sub.add_option("-c,--ctx-size", o->n_ctx, "session context (default: depth + largest test)")
+      ->check(CLI::NonNegativeNumber);
+  sub.add_option("--io-backend", o->io_backend, "reads of streamed weights: auto, io_uring, pread")
+      ->capture_default_str();
+  sub.add_option("--stream-slots", o->stream_slots, "most layer slots in the streaming ring (0: default)")
+      ->check(CLI::Range(0, 64));
+  return [o, bw_mib, budget]() -> int {
+    if (!budget->empty()) {
+      Result<uint64_t> b = parse_size(*budget);
+      if (!b.ok()) return fail(b.error().message);
+      o->mem_budget = *b;
+    }
     if (o->n_prompt.empty()) o->n_prompt = {512};
     if (o->n_gen.empty()) o->n_gen = {128};
     if (o->depths.empty()) o->depths = {0};

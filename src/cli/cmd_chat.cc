@@ -158,7 +158,9 @@ int non_interactive(ChatSession& chat, bool verbose) {
 int run(const ChatArgs& a) {
   using Clock = std::chrono::steady_clock;
   const Clock::time_point t0 = Clock::now();
-  Result<LoadedModel> loaded = load_model(a.model);
+  ModelFlags model_flags = a.model;
+  model_flags.verbose = a.verbose;  // --verbose also prints the memory plan of a --mem-budget load
+  Result<LoadedModel> loaded = load_model(model_flags);
   if (!loaded.ok()) return fail(loaded.error().message);
   Model& model = *loaded->model;
   Session& session = *loaded->session;

@@ -3,6 +3,7 @@
 #include <cstdio>
 
 #include "cli/command.h"
+#include "cli/model_flags.h"
 #include "eval/perplexity.h"
 #include "nexus/nexus.h"
 
@@ -12,6 +13,7 @@ namespace {
 struct PerplexityArgs {
   std::string model;
   int threads = 0;
+  MemoryFlags memory;
   eval::PerplexityOptions opt;
 };
 
@@ -30,11 +32,15 @@ CommandRun setup_perplexity(CLI::App& sub) {
                  "file of base log-probabilities: written by a plain run, read with --kl-divergence");
   sub.add_flag("--kl-divergence", a->opt.kl_divergence,
                "compare this model against --kl-divergence-base (mean KLD, top-1 agreement, PPL)");
+  add_memory_flags(sub, a->memory);
   return [a]() -> int {
     if (!a->opt.kl_divergence && a->opt.text_file.empty()) return fail("perplexity needs a text file (-f FILE)");
     const auto t0 = std::chrono::steady_clock::now();
     LoadOptions lo;
     lo.threads = a->threads;
+    // The chunk size is the session context; 0 plans for the model's default context.
+    if (Status st = apply_memory_flags(a->memory, a->opt.n_ctx, lo); !st.ok())
+      return fail(st.error().message);
     auto model = Model::load(a->model, lo);
     if (!model.ok()) return fail(model.error().message);
     std::fprintf(stderr, "perplexity: loaded '%s' in %.2f s\n", a->model.c_str(),

@@ -8,6 +8,7 @@
 #include "cli/command.h"
 #include "cli/model_flags.h"
 #include "cli/sampling_flags.h"
+#include "memory/mem_report.h"
 #include "nexus/nexus.h"
 
 namespace nexus::cli {
@@ -54,6 +55,8 @@ int run(const RunArgs& a) {
   std::fprintf(stderr, "generated: %d tokens, %.1f ms, %.2f tokens/s (%s)\n", stats.generated_tokens,
                stats.generate_seconds * 1e3, rate(stats.generated_tokens, stats.generate_seconds),
                stats.finish_reason.c_str());
+  if (a.model.verbose || !a.model.memory.budget.empty())
+    std::fprintf(stderr, "%s", format_memory_report(memory_report(*loaded->model, a.model.model)).c_str());
   return 0;
 }
 
@@ -66,6 +69,7 @@ CommandRun setup(CLI::App& sub) {
   add_sampling_flags(sub, a->sampling);
   sub.add_option("--stop", a->stop, "stop string (repeatable; not printed)");
   sub.add_flag("--no-bos", a->no_bos, "do not add the BOS token");
+  sub.add_flag("-v,--verbose", a->model.verbose, "memory plan and memory/stream figures on stderr");
   return [a] { return run(*a); };
 }
 

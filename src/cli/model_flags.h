@@ -11,13 +11,29 @@
 
 namespace nexus::cli {
 
+// --mem-budget and its companions (run, chat, perplexity; bench has its own options).
+struct MemoryFlags {
+  std::string budget;  // "" = unlimited
+  std::string io_backend = "auto";
+  bool mlock = false;
+};
+
 struct ModelFlags {
   std::string model;  // GGUF path
   int threads = 0;    // 0: one per core
   int n_ctx = 0;      // 0: the model's, at most 4096
+  MemoryFlags memory;
+  bool verbose = false;           // print the memory plan (set by commands with -v/--verbose)
 };
 
-// Adds -m/--model (required), -c/--ctx-size and -t/--threads to `app`, writing into `f`
+// Adds --mem-budget, --io-backend and --mlock (commands that load a model without
+// add_model_flags).
+void add_memory_flags(CLI::App& app, MemoryFlags& m);
+
+// Fills the memory fields of `load` from the flags: budget, the context it is planned for.
+Status apply_memory_flags(const MemoryFlags& m, int n_ctx, LoadOptions& load);
+
+// Adds -m/--model (required), -c/--ctx-size, -t/--threads and the memory flags to `app`, writing into `f`
 // (which must outlive the parse).
 void add_model_flags(CLI::App& app, ModelFlags& f);
 

@@ -13,6 +13,9 @@
 #include <nlohmann/json.hpp>
 
 #include "gguf/gguf.h"
+#include "memory/mem_report.h"
+#include "memory/mem_stats.h"
+#include "memory/size_parse.h"
 #include "nexus/nexus.h"
 #include "runtime/cpu_features.h"
 #include "runtime/thread_pool.h"
@@ -61,6 +64,8 @@ struct TestResult {
   int depth = 0;
   int threads = 0;
   std::vector<double> samples;  // tokens/s per repetition
+  uint64_t stream_bytes_per_token = 0;  // budgeted runs: last repetition's streamed bytes per pass
+  double io_bytes_per_token = 0;        // /proc/self/io read_bytes per token, same repetition
 };
 
 }  // namespace
@@ -187,7 +192,14 @@ Status run_bench(const BenchOptions& o, std::FILE* out, std::FILE* log) {
 
   double bandwidth = 0;  // bytes/s; 0 = not measured
   const int bw_threads = std::max(*std::max_element(threads.begin(), threads.end()), default_thread_count());
-  if (o.bandwidth_bytes > 0) {
+  const bool budgeted = o.mem_budget > 0;
+  double disk_bw = 0;  // bytes/s, O_DIRECT sequential read of the model file
+  if (budgeted) {
+    NX_ASSIGN_OR_RETURN(disk_bw, measure_file_read_bandwidth(o.model_path, uint64_t{1} << 31));
+    std::fprintf(out, "disk read bandwidth: %.2f GB/s (O_DIRECT, sequential over the model file, 32 x 2 MiB in flight)\n",
+                 disk_bw / 1e9);
+    NX_TRY(drop_file_cache(o.model_path));  // a cold start: the load reads the resident part from disk
+  } else if (o.bandwidth_bytes > 0) {
     bandwidth = measure_read_bandwidth(bw_threads, o.bandwidth_bytes, 3);
     std::fprintf(log, "bench: memory read bandwidth %.2f GB/s (%d threads, %s buffer, best of 3)\n",
                  bandwidth / 1e9, bw_threads, human_bytes(o.bandwidth_bytes).c_str());
@@ -200,13 +212,23 @@ Status run_bench(const BenchOptions& o, std::FILE* out, std::FILE* log) {
   const int max_depth = *std::max_element(o.depths.begin(), o.depths.end());
 
   bool header_done = false;
+  const int n_ctx = o.n_ctx > 0 ? o.n_ctx : max_depth + max_tokens;
+  if (n_ctx < max_depth + max_tokens)
+    return make_error(format("context %d is smaller than depth + test size (%d)", n_ctx, max_depth + max_tokens));
   for (int nt : threads) {
     LoadOptions lo;
     lo.threads = nt;
+    lo.mem_budget = o.mem_budget;
+    lo.budget_ctx = n_ctx;
+    lo.io_backend = o.io_backend;
+    lo.stream_slots = o.stream_slots;
+    if (budgeted) NX_TRY(drop_file_cache(o.model_path));
+    const auto load_t0 = Clock::now();
     NX_ASSIGN_OR_RETURN(std::shared_ptr<Model> model, Model::load(o.model_path, lo));
+    const double load_s = seconds_since(load_t0);
     const ModelInfo& info = model->info();
     if (info.n_vocab <= 0) return make_error("model reports an empty vocabulary");
-    NX_ASSIGN_OR_RETURN(std::unique_ptr<Session> session, Session::create(model, max_depth + max_tokens));
+    NX_ASSIGN_OR_RETURN(std::unique_ptr<Session> session, Session::create(model, n_ctx));
     std::mt19937_64 rng(o.seed);
     std::uniform_int_distribution<int32_t> dist(0, info.n_vocab - 1);
     auto random_tokens = [&](int n) {
@@ -230,6 +252,22 @@ Status run_bench(const BenchOptions& o, std::FILE* out, std::FILE* log) {
       header_done = true;
     }
 
+    // Time to first token under a budget: the load (resident copy) and one single-token pass
+    // (one streamed pass), against reading the resident part plus one streamed pass at the
+    // measured disk bandwidth.
+    if (budgeted) {
+      const MemoryReport before = memory_report(*model, o.model_path);
+      std::fprintf(log, "%s", describe_memory_plan(*model).c_str());
+      const auto t0 = Clock::now();
+      const int32_t first = 1;
+      auto r = session->eval(std::span<const int32_t>(&first, 1));
+      if (!r.ok()) return make_error(format("first token: %s", r.error().message.c_str()));
+      const double first_s = seconds_since(t0);
+      const double bound = disk_bw > 0 ? static_cast<double>(before.resident_weight_bytes + before.streamed_plan_bytes) / disk_bw : 0;
+      std::fprintf(out, "time to first token: %.2f s (load %.2f s + first pass %.2f s); bound = (resident %s + one streamed pass %s) / disk bandwidth = %.2f s\n",
+                   load_s + first_s, load_s, first_s, format_size(before.resident_weight_bytes).c_str(),
+                   format_size(before.streamed_plan_bytes).c_str(), bound);
+    }
     // Warm-up: page in the weights and let the thread pool spin up (not measured).
     session->reset();
     {
@@ -249,6 +287,8 @@ Status run_bench(const BenchOptions& o, std::FILE* out, std::FILE* log) {
           session->reset();
           NX_TRY(fill_context(*session, random_tokens(depth)));
           std::vector<int32_t> toks = random_tokens(t.n_tokens);
+          reset_stream_stats(*model);
+          const uint64_t io0 = process_read_bytes();
           const auto t0 = Clock::now();
           if (t.is_gen) {
             for (int i = 0; i < t.n_tokens; ++i) {
@@ -261,11 +301,30 @@ Status run_bench(const BenchOptions& o, std::FILE* out, std::FILE* log) {
           }
           const double secs = seconds_since(t0);
           t.samples.push_back(secs > 0 ? t.n_tokens / secs : 0.0);
+          if (budgeted && t.is_gen) {
+            const MemoryReport mr = memory_report(*model, o.model_path);
+            const uint64_t per_token = mr.stream.bytes_per_pass();
+            const double io_per_token = static_cast<double>(process_read_bytes() - io0) / t.n_tokens;
+            const double fraction = disk_bw > 0 ? (secs > 0 ? t.n_tokens / secs : 0) * per_token / disk_bw : 0;
+            std::fprintf(out, "  %s rep %d: %.3f t/s, streamed %s/token (/proc/self/io %s/token; model %s - resident %s = %s, ratio %.3f), "
+                         "read %.2f GB/s (reads in flight %.0f %% of the time), compute waited on I/O %.2f s, I/O waited on compute %.2f s, depth %d, streaming roofline %.1f %%\n",
+                         t.name.c_str(), rep, t.n_tokens / secs, format_size(per_token).c_str(),
+                         format_size(static_cast<uint64_t>(io_per_token)).c_str(), format_size(traffic.file_tensor_bytes).c_str(),
+                         format_size(mr.resident_weight_bytes).c_str(),
+                         format_size(traffic.file_tensor_bytes - std::min(traffic.file_tensor_bytes, mr.resident_weight_bytes)).c_str(),
+                         static_cast<double>(per_token) / static_cast<double>(traffic.file_tensor_bytes - std::min(traffic.file_tensor_bytes, mr.resident_weight_bytes)),
+                         mr.stream.read_bandwidth() / 1e9, secs > 0 ? 100.0 * mr.stream.io_busy_s / secs : 0.0, mr.stream.compute_wait_s, mr.stream.io_idle_s, mr.stream.depth, 100.0 * fraction);
+            t.stream_bytes_per_token = per_token;
+            t.io_bytes_per_token = io_per_token;
+          }
         }
         const MeanStd ms = mean_stddev(t.samples);
         // Decode reads every weight once per token: achieved bytes/s over what memory can give.
-        const bool has_roofline = t.is_gen && bandwidth > 0;
-        const double roofline = has_roofline ? ms.mean * static_cast<double>(traffic.bytes_per_token) / bandwidth : 0;
+        // Streamed: the disk is the roofline, for the bytes streamed per token.
+        const bool has_roofline = t.is_gen && (budgeted ? disk_bw > 0 : bandwidth > 0);
+        const double roofline = !has_roofline ? 0
+                                : budgeted    ? ms.mean * static_cast<double>(t.stream_bytes_per_token) / disk_bw
+                                              : ms.mean * static_cast<double>(traffic.bytes_per_token) / bandwidth;
         if (o.json) {
           nlohmann::json j;
           j["test"] = t.name;
@@ -278,6 +337,12 @@ Status run_bench(const BenchOptions& o, std::FILE* out, std::FILE* log) {
           j["samples"] = t.samples;
           if (t.is_gen) j["roofline_fraction"] = has_roofline ? nlohmann::json(roofline) : nlohmann::json(nullptr);
           j["bandwidth_gbs"] = bandwidth > 0 ? nlohmann::json(bandwidth / 1e9) : nlohmann::json(nullptr);
+          if (budgeted) {
+            j["mem_budget"] = o.mem_budget;
+            j["disk_bandwidth_gbs"] = disk_bw / 1e9;
+            j["streamed_bytes_per_token"] = t.stream_bytes_per_token;
+            j["proc_io_bytes_per_token"] = t.io_bytes_per_token;
+          }
           j["model_bytes"] = traffic.file_tensor_bytes;
           j["bytes_per_token"] = traffic.bytes_per_token;
           j["n_params"] = info.n_params;
@@ -296,6 +361,11 @@ Status run_bench(const BenchOptions& o, std::FILE* out, std::FILE* log) {
         }
         std::fflush(out);
       }
+    }
+    if (budgeted) {
+      // Peak RSS + the model file's pages left in the page cache, against the budget.
+      std::fprintf(out, "%s", format_memory_report(memory_report(*model, o.model_path)).c_str());
+      std::fflush(out);
     }
   }
   return Status::Ok();

@@ -48,6 +48,15 @@ struct BenchOptions {
   size_t bandwidth_bytes = size_t{1} << 30;  // 0: skip the bandwidth test
   bool json = false;
   uint64_t seed = 1234;  // for the random token ids
+  // Memory budget (LoadOptions::mem_budget; 0 = unlimited). With a budget the bench also
+  // measures the disk's sequential O_DIRECT read bandwidth on the model file and reports the
+  // streaming roofline (tokens/s x streamed bytes per token / that bandwidth), the streamed
+  // bytes per token, time to first token and peak RSS + the file's cached pages. The memory
+  // bandwidth test is skipped then (its buffer alone would break the budget).
+  uint64_t mem_budget = 0;
+  int n_ctx = 0;  // session context (0: depth + the largest test); the budget is planned for it
+  std::string io_backend = "auto";
+  int stream_slots = 0;  // LoadOptions::stream_slots
 };
 
 // Runs every (threads, depth, test) combination; results to `out` (table or JSON lines),

@@ -66,6 +66,8 @@ class File {
   uint64_t alignment() const { return alignment_; }
   uint64_t data_offset() const { return data_offset_; }  // file offset of the data section
   size_t file_size() const { return bytes_.size(); }
+  // The whole image (the mapping for open()): memory/ drops its pages once weights are copied.
+  std::span<const uint8_t> bytes() const { return bytes_; }
 
   const std::vector<std::pair<std::string, Value>>& metadata() const { return kv_; }
   const Value* find(std::string_view key) const;

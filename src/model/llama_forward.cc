@@ -75,9 +75,9 @@ void layer_forward(const ModelConfig& c, const LayerWeights& l, int il, KvCache&
 
 }  // namespace
 
-void llama_forward(const ModelConfig& c, const LlamaWeights& w, KvCache& cache, RunState& s,
-                   ThreadPool& pool, std::span<const int32_t> tokens, int pos0, bool all_logits,
-                   float* logits) {
+Status llama_forward(const ModelConfig& c, const LlamaWeights& w, KvCache& cache, RunState& s,
+                     ThreadPool& pool, std::span<const int32_t> tokens, int pos0, bool all_logits,
+                     float* logits, LayerSource* layers) {
   const int n = static_cast<int>(tokens.size());
   const int E = c.n_embd, half = c.rope.n_rot / 2;
   NX_CHECK(n >= 1 && n <= s.max_batch, "batch of %d tokens, run state holds %d", n, s.max_batch);
@@ -96,19 +96,24 @@ void llama_forward(const ModelConfig& c, const LlamaWeights& w, KvCache& cache, 
                 s.rope_sin_local.data() + t * half_local);
   }
   for (int il = 0; il < c.n_layer; ++il) {
+    const LayerWeights* l = &w.layers[il];
+    if (layers) {  // streamed: waits for the layer's reads
+      NX_ASSIGN_OR_RETURN(l, layers->acquire(il));
+    }
     switch (c.arch) {
       case Arch::kLlama:
       case Arch::kQwen2:
       case Arch::kQwen3:
-        layer_forward(c, w.layers[il], il, cache, s, pool, n, pos0);
+        layer_forward(c, *l, il, cache, s, pool, n, pos0);
         break;
       case Arch::kGemma3:
-        gemma3_layer_forward(c, w.layers[il], il, cache, s, pool, n, pos0);
+        gemma3_layer_forward(c, *l, il, cache, s, pool, n, pos0);
         break;
     }
+    if (layers) layers->release(il);
   }
 
-  if (!logits) return;
+  if (!logits) return Status::Ok();
   // logits = W_out rmsnorm(x) * w_out_norm, for the last token or all of them
   const int first = all_logits ? 0 : n - 1;
   const int n_out = n - first;
@@ -116,6 +121,7 @@ void llama_forward(const ModelConfig& c, const LlamaWeights& w, KvCache& cache, 
   matmul(w.output, s.h.data(), n_out, logits, pool);
   // logits = cap * tanh(logits / cap)   (only models with final soft-capping)
   if (c.final_softcap > 0.0f) softcap_inplace(logits, c.final_softcap, static_cast<int64_t>(n_out) * c.n_vocab);
+  return Status::Ok();
 }
 
 }  // namespace nexus

@@ -7,6 +7,7 @@
 #include <vector>
 
 #include "kv/kv_cache.h"
+#include "memory/layer_source.h"
 #include "model/llama_weights.h"
 #include "model/model_config.h"
 #include "runtime/thread_pool.h"
@@ -36,8 +37,11 @@ struct RunState {
 // writing their keys and values into the cache. Logits go to `logits`: n_vocab floats of the
 // last token, or n * n_vocab (every token in order) when all_logits; null logits skips the
 // output projection (a prompt chunk whose logits nobody reads).
-void llama_forward(const ModelConfig& c, const LlamaWeights& w, KvCache& cache, RunState& s,
-                   ThreadPool& pool, std::span<const int32_t> tokens, int pos0, bool all_logits,
-                   float* logits);
+// `layers` (may be null: w.layers) supplies each block's weights; a streamed model's source
+// can fail on an I/O error, which is returned (the cache rows of this batch are then garbage,
+// but n_past has not moved past them).
+Status llama_forward(const ModelConfig& c, const LlamaWeights& w, KvCache& cache, RunState& s,
+                     ThreadPool& pool, std::span<const int32_t> tokens, int pos0, bool all_logits,
+                     float* logits, LayerSource* layers = nullptr);
 
 }  // namespace nexus

@@ -1,11 +1,16 @@
 // Model: loading a GGUF file into the config, weights and tokenizer of a Llama-family model.
+#include <algorithm>
 #include <utility>
 
+#include "memory/io_reader.h"
+#include "memory/tiered_weights.h"
 #include "model/model_impl.h"
 
 namespace nexus {
 
 Model::Model(std::unique_ptr<ModelImpl> impl) : impl_(std::move(impl)) {}
+
+LayerSource* ModelImpl::layer_source() const { return tiered ? tiered->source() : nullptr; }
 Model::~Model() = default;
 
 namespace {
@@ -35,6 +40,18 @@ Result<std::shared_ptr<Model>> Model::load(const std::string& path, const LoadOp
   std::unique_ptr<ModelImpl> impl = std::move(loaded).value();
   const ModelConfig& c = impl->config;
   impl->threads = options.threads > 0 ? options.threads : default_thread_count();
+  if (options.mem_budget > 0) {
+    TieredOptions t;
+    t.budget = options.mem_budget;
+    t.n_ctx = options.budget_ctx > 0 ? options.budget_ctx : std::min(c.n_ctx_train > 0 ? c.n_ctx_train : 4096, 4096);
+    t.threads = impl->threads;
+    if (options.stream_slots > 0) t.max_slots = options.stream_slots;
+    t.mlock = options.mlock;
+    NX_ASSIGN_OR_RETURN(t.backend, parse_io_backend(options.io_backend));
+    Result<std::unique_ptr<TieredWeights>> tiered = TieredWeights::create(path, impl->file, c, impl->weights, t);
+    if (!tiered.ok()) return tiered.error();
+    impl->tiered = std::move(tiered).value();
+  }
 
   ModelInfo& info = impl->info;
   info.arch = c.arch_name;

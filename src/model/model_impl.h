@@ -7,6 +7,7 @@
 
 #include "gguf/gguf.h"
 #include "kv/kv_cache.h"
+#include "memory/layer_source.h"
 #include "model/llama_forward.h"
 #include "model/llama_weights.h"
 #include "model/model_config.h"
@@ -16,6 +17,8 @@
 
 namespace nexus {
 
+class TieredWeights;  // memory/tiered_weights.h
+
 class ModelImpl {
  public:
   gguf::File file;  // owns the mapping every TensorView points into
@@ -24,6 +27,10 @@ class ModelImpl {
   std::unique_ptr<Tokenizer> tokenizer;
   ModelInfo info;
   int threads = 1;
+  // Set when loaded with a memory budget: resident copies and the layer stream. Null otherwise.
+  std::shared_ptr<TieredWeights> tiered;
+  // Where the forward pass gets layer weights; null: weights.layers (all resident).
+  LayerSource* layer_source() const;
 };
 
 class SessionImpl {

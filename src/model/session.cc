@@ -4,6 +4,7 @@
 #include <algorithm>
 #include <new>
 
+#include "memory/tiered_weights.h"
 #include "model/model_impl.h"
 
 namespace nexus {
@@ -37,6 +38,10 @@ Result<std::unique_ptr<Session>> Session::create(std::shared_ptr<Model> model, i
   if (ram > 0 && kv_bytes > ram)
     return make_error(format("a context of %d tokens needs a %.0f MiB KV cache, more than the %.0f MiB of RAM",
                              n_ctx, kv_bytes / (1 << 20), ram / (1 << 20)));
+  // A model loaded under a memory budget planned its KV cache for one context size.
+  if (const TieredWeights* t = model->impl().tiered.get(); t && n_ctx > t->planned_ctx())
+    return make_error(format("context size %d exceeds the %d tokens the memory budget was planned for "
+                             "(load the model with a larger budget context)", n_ctx, t->planned_ctx()));
   try {
     return std::unique_ptr<Session>(new Session(std::make_unique<SessionImpl>(std::move(model), n_ctx)));
   } catch (const std::bad_alloc&) {
@@ -62,7 +67,8 @@ Result<std::span<const float>> Session::eval(std::span<const int32_t> tokens, bo
     // Without all_logits only the final token's logits are wanted: earlier chunks skip the
     // output projection.
     float* out = all_logits ? s.logits.data() + done * V : (done + chunk == n ? s.logits.data() : nullptr);
-    llama_forward(c, s.m.weights, s.cache, s.state, s.pool, tokens.subspan(done, chunk), s.n_past, all_logits, out);
+    NX_TRY(llama_forward(c, s.m.weights, s.cache, s.state, s.pool, tokens.subspan(done, chunk), s.n_past, all_logits,
+                         out, s.m.layer_source()));
     s.n_past += chunk;
     done += chunk;
   }

@@ -1,0 +1,321 @@
+#include "memory/layer_stream.h"
+
+#include <fcntl.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <cmath>
+#include <cstring>
+
+namespace nexus {
+
+namespace {
+
+constexpr uint64_t kJobTag = uint64_t{1} << 63;  // read_into's requests; slot fills use the slot index
+constexpr uint64_t kAlign = 4096;
+
+double seconds(std::chrono::steady_clock::duration d) { return std::chrono::duration<double>(d).count(); }
+
+bool same_time(const timespec& a, const timespec& b) { return a.tv_sec == b.tv_sec && a.tv_nsec == b.tv_nsec; }
+
+}  // namespace
+
+Result<std::unique_ptr<LayerRing>> LayerRing::open(const std::string& path, std::vector<std::vector<Extent>> extents,
+                                                   const LayerRingOptions& o) {
+  NX_CHECK(o.n_slots >= 1 && o.chunk_bytes >= kAlign && o.chunk_bytes % kAlign == 0, "slots %d chunk %llu", o.n_slots,
+           static_cast<unsigned long long>(o.chunk_bytes));
+  std::unique_ptr<LayerRing> r(new LayerRing());
+  r->path_ = path;
+  r->fd_ = o.direct ? ::open(path.c_str(), O_RDONLY | O_CLOEXEC | O_DIRECT) : -1;
+  r->direct_ = r->fd_ >= 0;
+  if (!r->direct_) r->fd_ = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+  if (r->fd_ < 0) return make_error(format("cannot open '%s': %s", path.c_str(), std::strerror(errno)));
+  struct stat st {};
+  if (::fstat(r->fd_, &st) != 0) return make_error(format("cannot stat '%s': %s", path.c_str(), std::strerror(errno)));
+  r->file_size_ = static_cast<uint64_t>(st.st_size);
+  r->mtime_ = st.st_mtim;
+
+  // Per-layer chunk tables; a slot holds the largest layer.
+  const int n_layer = static_cast<int>(extents.size());
+  r->chunks_.resize(n_layer);
+  r->position_.assign(n_layer, -1);
+  size_t max_chunks = 1;
+  for (int il = 0; il < n_layer; ++il) {
+    uint64_t dst = 0;
+    for (const Extent& e : extents[il]) {
+      NX_CHECK(e.offset % kAlign == 0 && e.len % kAlign == 0, "unaligned extent of layer %d", il);
+      for (uint64_t done = 0; done < e.len; done += o.chunk_bytes) {
+        const uint64_t len = std::min(o.chunk_bytes, e.len - done);
+        r->chunks_[il].push_back({e.offset + done, static_cast<uint32_t>(len), dst + done});
+      }
+      dst += e.len;
+    }
+    if (!r->chunks_[il].empty()) {
+      r->position_[il] = static_cast<int>(r->order_.size());
+      r->order_.push_back(il);
+    }
+    r->slot_bytes_ = std::max(r->slot_bytes_, dst);
+    max_chunks = std::max(max_chunks, r->chunks_[il].size());
+  }
+  r->capacity_ = static_cast<int>(max_chunks) * o.n_slots + 64;
+  r->scratch_.reserve(r->capacity_);
+  r->slots_.resize(r->order_.empty() ? 0 : o.n_slots);
+  for (Slot& s : r->slots_) {
+    void* p = ::mmap(nullptr, r->slot_bytes_, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    if (p == MAP_FAILED)
+      return make_error(format("cannot allocate a %llu-byte layer slot: %s",
+                               static_cast<unsigned long long>(r->slot_bytes_), std::strerror(errno)));
+    s.buf = static_cast<uint8_t*>(p);
+    if (o.mlock && ::mlock(p, r->slot_bytes_) != 0)
+      return make_error(format("cannot mlock a %llu-byte layer slot: %s (raise the memlock limit, ulimit -l)",
+                               static_cast<unsigned long long>(r->slot_bytes_), std::strerror(errno)));
+  }
+  r->depth_ = std::max(1, std::min(2, o.n_slots));
+  LayerRing* self = r.get();
+  NX_ASSIGN_OR_RETURN(r->backend_, make_read_backend(o.backend, r->fd_, r->capacity_, o.io_threads,
+                                                     [self](const ReadRequest& q, int64_t res) { self->on_read_done(q, res); }));
+  return r;
+}
+
+LayerRing::~LayerRing() {
+  {
+    std::unique_lock lock(mu_);
+    cv_.wait(lock, [&] { return in_flight_ == 0; });
+  }
+  backend_.reset();
+  for (Slot& s : slots_)
+    if (s.buf) ::munmap(s.buf, slot_bytes_);
+  if (fd_ >= 0) ::close(fd_);
+}
+
+void LayerRing::chunk_started_locked(int n) {
+  if (n <= 0) return;
+  const Clock::time_point now = Clock::now();
+  if (in_flight_ == 0) {
+    busy_since_ = now;
+    if (idle_valid_) stats_.io_idle_s += seconds(now - idle_since_);
+    idle_valid_ = false;
+  }
+  in_flight_ += n;
+}
+
+void LayerRing::on_read_done(const ReadRequest& r, int64_t result) {
+  // Bytes that must arrive: all of them, except past the end of the file (the last range is
+  // rounded up to the block size).
+  const uint64_t need = r.offset >= file_size_ ? 0 : std::min<uint64_t>(r.len, file_size_ - r.offset);
+  std::string error;
+  if (result < 0) {
+    error = format("read error on '%s' at offset %llu: %s", path_.c_str(), static_cast<unsigned long long>(r.offset),
+                   std::strerror(static_cast<int>(-result)));
+  } else if (static_cast<uint64_t>(result) < need) {
+    error = format("short read from '%s' at offset %llu: got %lld of %llu bytes (file truncated or changed while in use?)",
+                   path_.c_str(), static_cast<unsigned long long>(r.offset), static_cast<long long>(result),
+                   static_cast<unsigned long long>(need));
+  }
+  if (!direct_ && result > 0) ::posix_fadvise(fd_, static_cast<off_t>(r.offset), result, POSIX_FADV_DONTNEED);
+
+  std::lock_guard lock(mu_);
+  const uint64_t got = result > 0 ? static_cast<uint64_t>(result) : 0;
+  if (r.tag & kJobTag) {
+    resident_bytes_read_ += got;
+    if (!error.empty() && job_error_.empty()) job_error_ = error;
+    --job_pending_;
+  } else {
+    stats_.bytes_read += got;
+    Slot& s = slots_[r.tag];
+    if (!error.empty() && s.error.empty()) s.error = error;
+    if (--s.pending == 0) {
+      s.state = SlotState::kReady;
+      ++stats_.layers_read;
+    }
+  }
+  if (--in_flight_ == 0) {
+    const Clock::time_point now = Clock::now();
+    stats_.io_busy_s += seconds(now - busy_since_);
+    idle_since_ = now;
+    idle_valid_ = true;
+  }
+  cv_.notify_all();
+}
+
+void LayerRing::issue_locked(int slot, int layer) {
+  Slot& s = slots_[slot];
+  s.layer = layer;
+  s.state = SlotState::kReading;
+  s.error.clear();
+  s.pending = static_cast<int>(chunks_[layer].size());
+  scratch_.clear();
+  for (const Chunk& c : chunks_[layer]) scratch_.push_back({c.offset, c.len, s.buf + c.dst, static_cast<uint64_t>(slot)});
+  chunk_started_locked(s.pending);
+  backend_->submit(scratch_);
+}
+
+void LayerRing::pump_locked() {
+  if (order_.empty() || !failed_.empty()) return;
+  for (;;) {
+    int occupied = 0, free_slot = -1;
+    const int next = order_[next_fetch_];
+    bool next_held = false;
+    for (int i = 0; i < static_cast<int>(slots_.size()); ++i) {
+      if (slots_[i].state == SlotState::kFree) {
+        if (free_slot < 0) free_slot = i;
+      } else {
+        ++occupied;
+        if (slots_[i].layer == next) next_held = true;
+      }
+    }
+    if (free_slot < 0 || occupied >= depth_ || next_held) return;
+    next_fetch_ = (next_fetch_ + 1) % order_.size();
+    issue_locked(free_slot, next);
+  }
+}
+
+void LayerRing::restart_locked(std::unique_lock<std::mutex>& lock, int il) {
+  // Reads cannot be cancelled: let them land, then forget every slot not in use.
+  cv_.wait(lock, [&] { return in_flight_ == 0; });
+  for (Slot& s : slots_)
+    if (s.state != SlotState::kInUse) {
+      s.state = SlotState::kFree;
+      s.layer = -1;
+    }
+  next_fetch_ = static_cast<size_t>(position_[il]);
+  pump_locked();
+}
+
+Status LayerRing::check_file_locked() {
+  struct stat st {};
+  if (::fstat(fd_, &st) != 0) return make_error(format("cannot stat '%s': %s", path_.c_str(), std::strerror(errno)));
+  const bool size_changed = static_cast<uint64_t>(st.st_size) != file_size_;
+  if (size_changed || !same_time(st.st_mtim, mtime_))
+    return make_error(format("model file '%s' changed on disk while in use (%s); load it again",
+                             path_.c_str(),
+                             size_changed ? format("size %llu -> %llu bytes", static_cast<unsigned long long>(file_size_),
+                                                   static_cast<unsigned long long>(st.st_size)).c_str()
+                                          : "modification time changed"));
+  return Status::Ok();
+}
+
+Result<const uint8_t*> LayerRing::acquire(int il) {
+  std::unique_lock lock(mu_);
+  NX_CHECK(il >= 0 && il < static_cast<int>(position_.size()) && position_[il] >= 0, "layer %d is not streamed", il);
+  if (!failed_.empty()) return make_error(failed_);
+  if (position_[il] == 0) {  // a new forward pass
+    ++stats_.passes;
+    const Status st = check_file_locked();
+    if (!st.ok()) {
+      failed_ = st.error().message;
+      return st.error();
+    }
+  }
+  auto find = [&]() -> int {
+    for (int i = 0; i < static_cast<int>(slots_.size()); ++i)
+      if (slots_[i].layer == il && (slots_[i].state == SlotState::kReading || slots_[i].state == SlotState::kReady))
+        return i;
+    return -1;
+  };
+  int i = find();
+  if (i < 0) {
+    restart_locked(lock, il);
+    i = find();
+    NX_CHECK(i >= 0, "no free slot for layer %d (was a layer acquired twice?)", il);
+  }
+  const Clock::time_point t0 = Clock::now();
+  cv_.wait(lock, [&] { return slots_[i].state != SlotState::kReading; });
+  stats_.compute_wait_s += seconds(Clock::now() - t0);
+  Slot& s = slots_[i];
+  if (!s.error.empty()) {
+    failed_ = s.error;
+    s.state = SlotState::kFree;
+    s.layer = -1;
+    return make_error(failed_);
+  }
+  s.state = SlotState::kInUse;
+  s.acquired = Clock::now();
+  return static_cast<const uint8_t*>(s.buf);
+}
+
+void LayerRing::release(int il) {
+  std::lock_guard lock(mu_);
+  for (Slot& s : slots_) {
+    if (s.layer != il || s.state != SlotState::kInUse) continue;
+    s.state = SlotState::kFree;
+    s.layer = -1;
+    // Prefetch depth: enough layers ahead to cover one layer's read at the measured bandwidth
+    // while one computes, plus the one computing.
+    const double compute = seconds(Clock::now() - s.acquired);
+    ema_compute_s_ = ema_compute_s_ == 0 ? compute : 0.8 * ema_compute_s_ + 0.2 * compute;
+    const double bw = stats_.read_bandwidth();
+    if (bw > 0 && ema_compute_s_ > 0 && !order_.empty()) {
+      const double read_s = static_cast<double>(slot_bytes_) / bw;
+      const int ahead = static_cast<int>(std::ceil(read_s / ema_compute_s_));
+      depth_ = std::clamp(1 + ahead, std::min(2, n_slots()), n_slots());
+    }
+    stats_.depth = depth_;
+    break;
+  }
+  pump_locked();
+}
+
+Status LayerRing::read_into(const std::vector<Extent>& extents, uint8_t* dst) {
+  std::unique_lock lock(mu_);
+  job_error_.clear();
+  // The whole job in chunks, at most `capacity_ / 2` in flight so the backend's tables never
+  // overflow even with a prefetch in flight.
+  const uint64_t chunk = uint64_t{2} << 20;
+  const int batch = std::max(1, capacity_ / 2);
+  uint64_t at = 0;
+  std::vector<ReadRequest> reqs;  // load time: allocation is fine here
+  for (const Extent& e : extents) {
+    NX_CHECK(e.offset % kAlign == 0 && e.len % kAlign == 0, "unaligned extent");
+    for (uint64_t done = 0; done < e.len; done += chunk) {
+      const uint64_t len = std::min(chunk, e.len - done);
+      reqs.push_back({e.offset + done, static_cast<uint32_t>(len), dst + at + done, kJobTag});
+    }
+    at += e.len;
+  }
+  // Keep `batch` reads in flight, topping up as each completes.
+  size_t next = 0;
+  while (next < reqs.size() || job_pending_ > 0) {
+    if (!job_error_.empty()) break;
+    const size_t n = std::min<size_t>(reqs.size() - next, static_cast<size_t>(std::max(0, batch - job_pending_)));
+    if (n > 0) {
+      job_pending_ += static_cast<int>(n);
+      chunk_started_locked(static_cast<int>(n));
+      backend_->submit(std::span<const ReadRequest>(reqs.data() + next, n));
+      next += n;
+    }
+    const int before = job_pending_;
+    cv_.wait(lock, [&] { return job_pending_ < before; });
+  }
+  cv_.wait(lock, [&] { return job_pending_ == 0; });  // an error: let the rest land before returning
+  if (!job_error_.empty()) return make_error(job_error_);
+  return Status::Ok();
+}
+
+StreamStats LayerRing::stats() const {
+  std::lock_guard lock(mu_);
+  StreamStats s = stats_;
+  s.depth = depth_;
+  if (in_flight_ > 0) s.io_busy_s += seconds(Clock::now() - busy_since_);  // the busy period so far
+  return s;
+}
+
+void LayerRing::reset_stats() {
+  std::lock_guard lock(mu_);
+  const bool busy = in_flight_ > 0;
+  stats_ = StreamStats{};
+  stats_.depth = depth_;
+  busy_since_ = Clock::now();
+  idle_valid_ = idle_valid_ && !busy;
+  if (idle_valid_) idle_since_ = busy_since_;
+}
+
+uint64_t LayerRing::resident_bytes_read() const {
+  std::lock_guard lock(mu_);
+  return resident_bytes_read_;
+}
+
+}  // namespace nexus

@@ -1,0 +1,136 @@
+// The streaming engine: a fixed ring of layer slots that per-layer weights are read into ahead
+// of the layer that computes on them. Reads for the next layers are in flight while the current
+// one computes; slots and request tables are allocated once at open, nothing while generating.
+//
+// The file is opened with O_DIRECT (page-aligned buffers and ranges) so streamed weights do not
+// also fill the page cache; where O_DIRECT is refused the reads are buffered and each range is
+// dropped from the cache (posix_fadvise DONTNEED) once read. Reads go through io_reader.h
+// (io_uring, or pread threads).
+//
+// Faults stop the stream: a read error or a short read fails the acquire() that waits on it and
+// every later one, with a message naming the file and offset; a file whose size or modification
+// time changed since open is refused at the start of the next forward pass.
+#pragma once
+
+#include <sys/types.h>
+
+#include <chrono>
+#include <condition_variable>
+#include <cstdint>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <vector>
+
+#include "memory/io_reader.h"
+#include "memory/residency_plan.h"
+#include "nexus/result.h"
+
+namespace nexus {
+
+struct StreamStats {
+  uint64_t bytes_read = 0;       // streamed bytes the reader returned
+  uint64_t layers_read = 0;
+  uint64_t passes = 0;           // forward passes (acquires of the first streamed layer)
+  double compute_wait_s = 0;     // time acquire() blocked on reads: compute waiting on I/O
+  double io_idle_s = 0;          // no read in flight, waiting for a slot to be released: I/O waiting on compute
+  double io_busy_s = 0;          // time with at least one read in flight
+  int depth = 0;                 // current prefetch depth (slots that may be filled ahead)
+  uint64_t bytes_per_pass() const { return passes ? bytes_read / passes : 0; }
+  double read_bandwidth() const { return io_busy_s > 0 ? static_cast<double>(bytes_read) / io_busy_s : 0; }
+};
+
+struct LayerRingOptions {
+  IoBackendKind backend = IoBackendKind::kAuto;
+  int n_slots = 2;
+  uint64_t chunk_bytes = uint64_t{2} << 20;  // reads are split into chunks this size (aligned)
+  int io_threads = 4;                        // pread backend
+  bool direct = true;                        // try O_DIRECT
+  bool mlock = false;                        // lock the slots in RAM (error if not allowed)
+};
+
+class LayerRing {
+ public:
+  // extents[il]: the ranges of layer il, read back to back into a slot; empty when the layer
+  // is not streamed. Every slot holds the largest layer.
+  static Result<std::unique_ptr<LayerRing>> open(const std::string& path, std::vector<std::vector<Extent>> extents,
+                                                 const LayerRingOptions& options);
+  ~LayerRing();
+  LayerRing(const LayerRing&) = delete;
+  LayerRing& operator=(const LayerRing&) = delete;
+
+  // Waits until layer il's ranges are in a slot and returns the slot's bytes (extents back to
+  // back). Acquires are expected in cyclic layer order; any other layer restarts the prefetch
+  // there. Valid until release(il).
+  Result<const uint8_t*> acquire(int il);
+  void release(int il);
+
+  // Reads `extents` back to back into dst synchronously (the resident copy at load). The bytes
+  // count in resident_bytes_read(), not in the stream statistics.
+  Status read_into(const std::vector<Extent>& extents, uint8_t* dst);
+
+  StreamStats stats() const;
+  void reset_stats();
+  uint64_t resident_bytes_read() const;
+  const char* backend_name() const { return backend_->name(); }
+  bool direct() const { return direct_; }
+  uint64_t slot_bytes() const { return slot_bytes_; }
+  int n_slots() const { return static_cast<int>(slots_.size()); }
+
+ private:
+  using Clock = std::chrono::steady_clock;
+  enum class SlotState { kFree, kReading, kReady, kInUse };
+  struct Slot {
+    uint8_t* buf = nullptr;
+    int layer = -1;
+    SlotState state = SlotState::kFree;
+    int pending = 0;        // chunks not yet completed
+    std::string error;      // first failure of this fill
+    Clock::time_point acquired;
+  };
+  struct Chunk {
+    uint64_t offset;
+    uint32_t len;
+    uint64_t dst;  // offset in the slot
+  };
+
+  LayerRing() = default;
+  void on_read_done(const ReadRequest& r, int64_t result);
+  void pump_locked();
+  void issue_locked(int slot, int layer);
+  void restart_locked(std::unique_lock<std::mutex>& lock, int il);
+  Status check_file_locked();
+  void chunk_started_locked(int n);
+
+  std::string path_;
+  int fd_ = -1;
+  bool direct_ = false;
+  uint64_t file_size_ = 0;
+  timespec mtime_{};
+  uint64_t slot_bytes_ = 0;
+  std::vector<std::vector<Chunk>> chunks_;  // per layer
+  std::vector<int> order_;                  // streamed layers, in order
+  std::vector<int> position_;               // layer -> index in order_, -1 if not streamed
+  std::vector<ReadRequest> scratch_;        // request table for one submit (capacity reserved)
+  int capacity_ = 0;
+
+  mutable std::mutex mu_;
+  std::condition_variable cv_;
+  std::vector<Slot> slots_;
+  size_t next_fetch_ = 0;
+  int in_flight_ = 0;  // chunks submitted, not completed
+  int depth_ = 1;
+  std::string failed_;  // sticky error: the stream stopped
+  // read_into
+  int job_pending_ = 0;
+  std::string job_error_;
+  uint64_t resident_bytes_read_ = 0;
+  // statistics and the adaptive depth
+  StreamStats stats_;
+  Clock::time_point busy_since_{}, idle_since_{};
+  bool idle_valid_ = false;
+  double ema_compute_s_ = 0;  // per layer
+  std::unique_ptr<ReadBackend> backend_;
+};
+
+}  // namespace nexus

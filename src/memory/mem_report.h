@@ -1,0 +1,39 @@
+// One report of a model run under a memory budget, for the CLI (--verbose) and `nexus bench`:
+// the plan's figures, the stream's statistics and what the kernel says the process held.
+#pragma once
+
+#include <cstdint>
+#include <string>
+
+#include "memory/layer_stream.h"
+#include "nexus/nexus.h"
+
+namespace nexus {
+
+struct MemoryReport {
+  bool budgeted = false;
+  uint64_t budget = 0;
+  uint64_t resident_weight_bytes = 0;  // resident copy (aligned)
+  uint64_t streamed_plan_bytes = 0;    // bytes the plan streams per forward pass
+  uint64_t model_bytes = 0;            // all tensors of the file
+  uint64_t peak_rss = 0;               // VmHWM
+  uint64_t file_cached = 0;            // model file pages in the page cache now
+  uint64_t proc_read_bytes = 0;        // /proc/self/io read_bytes
+  std::string backend;                 // "io_uring O_DIRECT", ...
+  StreamStats stream;
+  uint64_t peak_total() const { return peak_rss + file_cached; }
+};
+
+// Gathers the figures for `model` (loaded from `path`).
+MemoryReport memory_report(Model& model, const std::string& path);
+
+// Two lines: "memory: ..." with key=value figures, then "stream: ..." when weights stream.
+std::string format_memory_report(const MemoryReport& r);
+
+// The residency plan of a budgeted model (empty string for an unbudgeted one).
+std::string describe_memory_plan(Model& model);
+
+// Resets the stream's statistics (start of a measured region).
+void reset_stream_stats(Model& model);
+
+}  // namespace nexus

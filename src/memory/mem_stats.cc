@@ -1,0 +1,161 @@
+#include "memory/mem_stats.h"
+
+#include "memory/io_reader.h"
+
+#include <fcntl.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <chrono>
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <memory>
+#include <condition_variable>
+#include <mutex>
+#include <thread>
+#include <vector>
+
+namespace nexus {
+
+namespace {
+
+// "VmRSS:     1234 kB" -> bytes, for `key` (with the colon).
+uint64_t status_field(const std::string& text, const char* key) {
+  const size_t at = text.find(key);
+  if (at == std::string::npos) return 0;
+  return std::strtoull(text.c_str() + at + std::strlen(key), nullptr, 10) * 1024;
+}
+
+std::string read_small_file(const char* path) {
+  std::string out;
+  std::FILE* f = std::fopen(path, "r");
+  if (!f) return out;
+  char buf[4096];
+  size_t n;
+  while ((n = std::fread(buf, 1, sizeof buf, f)) > 0) out.append(buf, n);
+  std::fclose(f);
+  return out;
+}
+
+struct FdCloser {
+  int fd;
+  ~FdCloser() {
+    if (fd >= 0) ::close(fd);
+  }
+};
+
+}  // namespace
+
+ProcessMemory process_memory() {
+  const std::string s = read_small_file("/proc/self/status");
+  ProcessMemory m;
+  m.rss = status_field(s, "VmRSS:");
+  m.peak_rss = status_field(s, "VmHWM:");
+  m.rss_anon = status_field(s, "RssAnon:");
+  m.rss_file = status_field(s, "RssFile:");
+  return m;
+}
+
+uint64_t process_read_bytes() {
+  const std::string s = read_small_file("/proc/self/io");
+  const size_t at = s.find("\nread_bytes:");
+  if (at == std::string::npos) return 0;
+  return std::strtoull(s.c_str() + at + 12, nullptr, 10);
+}
+
+Result<uint64_t> file_cached_bytes(const std::string& path) {
+  const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+  if (fd < 0) return make_error(format("cannot open '%s': %s", path.c_str(), std::strerror(errno)));
+  FdCloser closer{fd};
+  struct stat st {};
+  if (::fstat(fd, &st) != 0) return make_error(format("cannot stat '%s': %s", path.c_str(), std::strerror(errno)));
+  if (st.st_size == 0) return uint64_t{0};
+  const size_t size = static_cast<size_t>(st.st_size);
+  void* addr = ::mmap(nullptr, size, PROT_READ, MAP_SHARED, fd, 0);
+  if (addr == MAP_FAILED) return make_error(format("cannot map '%s': %s", path.c_str(), std::strerror(errno)));
+  const size_t page = static_cast<size_t>(::sysconf(_SC_PAGESIZE));
+  std::vector<unsigned char> vec((size + page - 1) / page);
+  const int rc = ::mincore(addr, size, vec.data());
+  const int err = errno;
+  ::munmap(addr, size);
+  if (rc != 0) return make_error(format("mincore on '%s': %s", path.c_str(), std::strerror(err)));
+  uint64_t pages = 0;
+  for (unsigned char v : vec) pages += v & 1;
+  return std::min<uint64_t>(pages * page, size);
+}
+
+Status drop_file_cache(const std::string& path) {
+  const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+  if (fd < 0) return make_error(format("cannot open '%s': %s", path.c_str(), std::strerror(errno)));
+  FdCloser closer{fd};
+  const int rc = ::posix_fadvise(fd, 0, 0, POSIX_FADV_DONTNEED);
+  if (rc != 0) return make_error(format("posix_fadvise on '%s': %s", path.c_str(), std::strerror(rc)));
+  return Status::Ok();
+}
+
+Result<double> measure_file_read_bandwidth(const std::string& path, uint64_t max_bytes) {
+  int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC | O_DIRECT);
+  const bool direct = fd >= 0;
+  if (!direct) fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+  if (fd < 0) return make_error(format("cannot open '%s': %s", path.c_str(), std::strerror(errno)));
+  FdCloser closer{fd};
+  struct stat st {};
+  if (::fstat(fd, &st) != 0) return make_error(format("cannot stat '%s': %s", path.c_str(), std::strerror(errno)));
+  if (!direct) ::posix_fadvise(fd, 0, 0, POSIX_FADV_DONTNEED);
+  // A deep queue of large reads in file order, as the layer stream issues them: what the
+  // device can deliver, not what one synchronous reader gets.
+  constexpr int kDepth = 32;
+  const uint64_t total = std::min<uint64_t>(max_bytes, static_cast<uint64_t>(st.st_size)) / 4096 * 4096;
+  if (total == 0) return make_error(format("'%s' is too small to measure read bandwidth", path.c_str()));
+  const uint64_t chunk = std::min<uint64_t>(uint64_t{2} << 20, total);
+  const uint64_t n_chunks = total / chunk;
+  void* raw = ::mmap(nullptr, chunk * kDepth, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+  if (raw == MAP_FAILED) return make_error(format("cannot allocate read buffers: %s", std::strerror(errno)));
+  uint8_t* bufs = static_cast<uint8_t*>(raw);
+
+  std::mutex mu;
+  std::condition_variable cv;
+  uint64_t done = 0, issued = 0;
+  int error = 0;
+  std::vector<uint64_t> free_bufs;
+  for (int i = 0; i < kDepth; ++i) free_bufs.push_back(static_cast<uint64_t>(i));
+  Result<std::unique_ptr<ReadBackend>> backend = make_read_backend(
+      IoBackendKind::kAuto, fd, kDepth, kDepth, [&](const ReadRequest& r, int64_t res) {
+        std::lock_guard lock(mu);
+        if (res != static_cast<int64_t>(r.len) && !error) error = res < 0 ? static_cast<int>(-res) : EIO;
+        free_bufs.push_back(r.tag);
+        ++done;
+        cv.notify_all();
+      });
+  if (!backend.ok()) {
+    ::munmap(raw, chunk * kDepth);
+    return backend.error();
+  }
+  const auto t0 = std::chrono::steady_clock::now();
+  {
+    std::unique_lock lock(mu);
+    while (done < n_chunks && !error) {
+      while (issued < n_chunks && !free_bufs.empty()) {
+        const uint64_t b = free_bufs.back();
+        free_bufs.pop_back();
+        const ReadRequest r{issued * chunk, static_cast<uint32_t>(chunk), bufs + b * chunk, b};
+        ++issued;
+        (*backend)->submit(std::span<const ReadRequest>(&r, 1));
+      }
+      cv.wait(lock);
+    }
+    cv.wait(lock, [&] { return done == issued; });
+  }
+  const double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+  backend->reset();
+  ::munmap(raw, chunk * kDepth);
+  if (error) return make_error(format("reading '%s' for the bandwidth test: %s", path.c_str(), std::strerror(error)));
+  if (!direct) ::posix_fadvise(fd, 0, 0, POSIX_FADV_DONTNEED);
+  return secs > 0 ? static_cast<double>(n_chunks * chunk) / secs : 0.0;
+}
+
+}  // namespace nexus

@@ -1,0 +1,37 @@
+// What the process holds and reads, as the kernel counts it: peak and current resident set,
+// how much of a file sits in the page cache (mincore), bytes this process read from storage.
+// The memory budget (--mem-budget) is checked against peak RSS + the model file's cached pages.
+#pragma once
+
+#include <cstdint>
+#include <string>
+
+#include "nexus/result.h"
+
+namespace nexus {
+
+struct ProcessMemory {
+  uint64_t rss = 0;       // VmRSS
+  uint64_t peak_rss = 0;  // VmHWM
+  uint64_t rss_anon = 0;  // RssAnon
+  uint64_t rss_file = 0;  // RssFile
+};
+// From /proc/self/status; zeros where the kernel does not report a field.
+ProcessMemory process_memory();
+
+// read_bytes of /proc/self/io: bytes this process caused to be fetched from storage
+// (O_DIRECT reads included, page-cache hits not). 0 when unavailable.
+uint64_t process_read_bytes();
+
+// Bytes of `path` currently in the page cache, from mincore over a fresh mapping.
+Result<uint64_t> file_cached_bytes(const std::string& path);
+
+// Asks the kernel to drop the file's clean cached pages (posix_fadvise DONTNEED).
+Status drop_file_cache(const std::string& path);
+
+// Sequential read bandwidth of `path` in bytes/s with O_DIRECT (page cache bypassed; buffered
+// reads after dropping the cache where O_DIRECT is refused), reading at most max_bytes in file
+// order with 32 reads of 2 MiB in flight (io_uring, else pread threads).
+Result<double> measure_file_read_bandwidth(const std::string& path, uint64_t max_bytes);
+
+}  // namespace nexus

@@ -1,0 +1,36 @@
+#include "memory/streamed_layers.h"
+
+namespace nexus {
+
+std::span<TensorView LayerWeights::* const> layer_weight_fields() {
+  static constexpr TensorView LayerWeights::* kFields[] = {
+      &LayerWeights::attn_norm,   &LayerWeights::attn_q,        &LayerWeights::attn_k,
+      &LayerWeights::attn_v,      &LayerWeights::attn_output,   &LayerWeights::attn_q_bias,
+      &LayerWeights::attn_k_bias, &LayerWeights::attn_v_bias,   &LayerWeights::attn_q_norm,
+      &LayerWeights::attn_k_norm, &LayerWeights::post_attention_norm, &LayerWeights::ffn_norm,
+      &LayerWeights::post_ffw_norm, &LayerWeights::ffn_gate,    &LayerWeights::ffn_up,
+      &LayerWeights::ffn_down,
+  };
+  return kFields;
+}
+
+StreamedLayers::StreamedLayers(std::vector<LayerWeights> layers, std::vector<std::vector<SlotPatch>> patches,
+                               std::unique_ptr<LayerRing> ring)
+    : layers_(std::move(layers)), patches_(std::move(patches)), ring_(std::move(ring)) {
+  NX_CHECK(layers_.size() == patches_.size(), "%zu layers, %zu patch lists", layers_.size(), patches_.size());
+}
+
+Result<const LayerWeights*> StreamedLayers::acquire(int il) {
+  NX_CHECK(il >= 0 && il < static_cast<int>(layers_.size()), "layer %d", il);
+  if (patches_[il].empty()) return &layers_[il];  // fully resident layer
+  NX_ASSIGN_OR_RETURN(const uint8_t* slot, ring_->acquire(il));
+  LayerWeights& l = layers_[il];
+  for (const SlotPatch& p : patches_[il]) (l.*p.field).data = slot + p.slot_offset;
+  return &l;
+}
+
+void StreamedLayers::release(int il) {
+  if (!patches_[il].empty()) ring_->release(il);
+}
+
+}  // namespace nexus

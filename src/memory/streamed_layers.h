@@ -1,0 +1,35 @@
+// The LayerSource of a streamed model: each acquire() waits for the layer's streamed matrices
+// to land in a ring slot (layer_stream.h) and hands out the layer's weights with those views
+// pointing into the slot and every other view into the resident copy. Same bytes, same
+// kernels: logits are bit-identical to the fully resident run.
+#pragma once
+
+#include <memory>
+#include <vector>
+
+#include "memory/layer_layout.h"
+#include "memory/layer_source.h"
+#include "memory/layer_stream.h"
+
+namespace nexus {
+
+class StreamedLayers final : public LayerSource {
+ public:
+  // `layers`: per layer, every view valid except the streamed ones, which `patches` place in
+  // the slot the ring fills for that layer.
+  StreamedLayers(std::vector<LayerWeights> layers, std::vector<std::vector<SlotPatch>> patches,
+                 std::unique_ptr<LayerRing> ring);
+
+  Result<const LayerWeights*> acquire(int il) override;
+  void release(int il) override;
+
+  LayerRing& ring() { return *ring_; }
+  const LayerRing& ring() const { return *ring_; }
+
+ private:
+  std::vector<LayerWeights> layers_;
+  std::vector<std::vector<SlotPatch>> patches_;
+  std::unique_ptr<LayerRing> ring_;
+};
+
+}  // namespace nexus

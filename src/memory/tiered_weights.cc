@@ -1,0 +1,236 @@
+#include "memory/tiered_weights.h"
+
+#include <sys/mman.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <chrono>
+#include <cstring>
+#include <map>
+
+#include "memory/layer_layout.h"
+#include "memory/mem_stats.h"
+#include "memory/size_parse.h"
+#include "memory/streamed_layers.h"
+
+namespace nexus {
+
+namespace {
+
+constexpr uint64_t kAlign = 4096;
+constexpr uint64_t kBaselineSlack = uint64_t{8} << 20;  // thread stacks, allocator slack, page tables
+
+// Per-layer matrices that may stream, most worth keeping resident first (residency_plan.h).
+int stream_priority(std::string_view suffix) {
+  if (suffix == "attn_k.weight") return 0;
+  if (suffix == "attn_v.weight") return 1;
+  if (suffix == "attn_q.weight") return 2;
+  if (suffix == "attn_output.weight") return 3;
+  if (suffix == "ffn_gate.weight" || suffix == "ffn_up.weight" || suffix == "ffn_down.weight") return 4;
+  return -1;
+}
+
+// "blk.12.ffn_up.weight" -> 12 and "ffn_up.weight"; -1 for model-wide tensors.
+int layer_of(const std::string& name, std::string_view* suffix) {
+  *suffix = name;
+  if (!name.starts_with("blk.")) return -1;
+  const size_t dot = name.find('.', 4);
+  if (dot == std::string::npos) return -1;
+  int il = 0;
+  for (size_t i = 4; i < dot; ++i) {
+    if (name[i] < '0' || name[i] > '9') return -1;
+    il = il * 10 + (name[i] - '0');
+    if (il > (1 << 20)) return -1;
+  }
+  *suffix = std::string_view(name).substr(dot + 1);
+  return il;
+}
+
+// Scratch a session keeps besides the KV cache (mirrors RunState, the logits and matmul's
+// per-thread activation buffer; see session.cc and llama_forward.h).
+uint64_t scratch_bytes(const ModelConfig& c, int n_ctx, int threads) {
+  const uint64_t B = static_cast<uint64_t>(std::min(512, n_ctx));
+  const uint64_t E = c.n_embd, Q = c.q_dim(), F = c.n_ff;
+  const uint64_t run_state = B * (3 * E + 2 * Q + 2 * F + c.rope.n_rot + c.rope_local.n_rot) * 4 +
+                             static_cast<uint64_t>(threads) * n_ctx * 4;
+  const uint64_t logits = static_cast<uint64_t>(c.n_vocab) * 4;
+  const uint64_t act = B * std::max({E, Q, F}) * 5 / 4;  // quantized activations of one matmul
+  return run_state + logits + act;
+}
+
+}  // namespace
+
+uint64_t kv_cache_bytes(const ModelConfig& c, int n_ctx) {
+  return uint64_t{2} * sizeof(float) * static_cast<uint64_t>(c.n_layer) * static_cast<uint64_t>(n_ctx) *
+         static_cast<uint64_t>(c.kv_dim());
+}
+
+Result<std::unique_ptr<TieredWeights>> TieredWeights::create(const std::string& path, const gguf::File& file,
+                                                            const ModelConfig& c, LlamaWeights& w,
+                                                            const TieredOptions& o) {
+  NX_CHECK(o.budget > 0 && o.n_ctx > 0, "budget %llu ctx %d", static_cast<unsigned long long>(o.budget), o.n_ctx);
+  std::unique_ptr<TieredWeights> tw(new TieredWeights());
+  PlanInput& in = tw->input_;
+  in.n_layer = c.n_layer;
+  in.n_ctx = o.n_ctx;
+  in.budget = o.budget;
+  in.kv_bytes = kv_cache_bytes(c, o.n_ctx);
+  in.scratch_bytes = scratch_bytes(c, o.n_ctx, o.threads);
+  in.max_slots = o.max_slots;
+  in.align = kAlign;
+  // The process as it is now, less the file's header pages that parsing touched (they are
+  // dropped below): code, heap, tokenizer.
+  const ProcessMemory pm = process_memory();
+  const uint64_t header = std::min<uint64_t>(pm.rss_file, (file.data_offset() + kAlign - 1) / kAlign * kAlign);
+  in.baseline_bytes = pm.rss - header + kBaselineSlack;
+
+  const bool has_output = file.find_tensor("output.weight") != nullptr;
+  const gguf::TensorInfo* embd = file.find_tensor("token_embd.weight");
+  for (const gguf::TensorInfo& t : file.tensors()) {
+    PlanTensor p;
+    p.name = t.name;
+    p.offset = file.data_offset() + t.offset;
+    p.nbytes = t.nbytes;
+    std::string_view suffix;
+    p.layer = layer_of(t.name, &suffix);
+    const int prio = p.layer >= 0 && p.layer < c.n_layer ? stream_priority(suffix) : -1;
+    if (prio >= 0 && t.n_dims >= 2) {
+      p.use = TensorUse::kStreamable;
+      p.priority = prio;
+    } else if (&t == embd && has_output) {
+      p.use = TensorUse::kOnDemand;
+      // Each token pages in about one row: one page per context position at most.
+      in.on_demand_bytes = static_cast<uint64_t>(o.n_ctx) * kAlign;
+    } else {
+      p.use = TensorUse::kPinned;
+    }
+    in.tensors.push_back(std::move(p));
+  }
+  NX_ASSIGN_OR_RETURN(tw->plan_, plan_residency(in));
+  const ResidencyPlan& plan = tw->plan_;
+
+  // Map every view of `w` to its tensor by the address it points at in the mapping.
+  std::map<const void*, size_t> tensor_at;
+  for (size_t i = 0; i < file.tensors().size(); ++i) tensor_at[file.view(file.tensors()[i]).data] = i;
+
+  // The resident copy: aligned extents of the resident tensors, back to back.
+  std::vector<Extent> res_ranges;
+  for (size_t i = 0; i < in.tensors.size(); ++i)
+    if (plan.resident[i]) res_ranges.push_back({in.tensors[i].offset, in.tensors[i].nbytes});
+  const std::vector<Extent> res_extents = merge_extents(res_ranges, kAlign);
+  std::vector<uint64_t> res_dst;
+  for (const Extent& e : res_extents) {
+    res_dst.push_back(tw->arena_bytes_);
+    tw->arena_bytes_ += e.len;
+  }
+  // Where a file offset landed in the arena (the extent holding it).
+  auto arena_ptr = [&](uint64_t offset) -> uint8_t* {
+    auto it = std::upper_bound(res_extents.begin(), res_extents.end(), offset,
+                               [](uint64_t v, const Extent& e) { return v < e.offset; });
+    NX_CHECK(it != res_extents.begin(), "offset %llu before every resident extent", static_cast<unsigned long long>(offset));
+    --it;
+    const size_t k = static_cast<size_t>(it - res_extents.begin());
+    return tw->arena_ + res_dst[k] + (offset - it->offset);
+  };
+
+  LayerRingOptions ro;
+  ro.backend = o.backend;
+  ro.n_slots = std::max(1, plan.n_slots);
+  ro.direct = o.direct;
+  ro.mlock = o.mlock;
+  NX_ASSIGN_OR_RETURN(std::unique_ptr<LayerRing> ring, LayerRing::open(path, plan.layer_extents, ro));
+  tw->backend_ = ring->backend_name();
+  tw->direct_ = ring->direct();
+
+  if (tw->arena_bytes_ > 0) {
+    void* p = ::mmap(nullptr, tw->arena_bytes_, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    if (p == MAP_FAILED)
+      return make_error(format("cannot allocate %s for the resident weights: %s",
+                               format_size(tw->arena_bytes_).c_str(), std::strerror(errno)));
+    tw->arena_ = static_cast<uint8_t*>(p);
+    const auto t0 = std::chrono::steady_clock::now();
+    NX_TRY(ring->read_into(res_extents, tw->arena_));
+    tw->load_read_s_ = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+    tw->resident_read_ = ring->resident_bytes_read();
+    ::mprotect(tw->arena_, tw->arena_bytes_, PROT_READ);  // weights are read-only from here on
+    if (o.mlock && ::mlock(tw->arena_, tw->arena_bytes_) != 0)
+      return make_error(format("cannot mlock %s of resident weights: %s (raise the memlock limit, ulimit -l)",
+                               format_size(tw->arena_bytes_).c_str(), std::strerror(errno)));
+  }
+
+  // Re-point resident views at the copy; collect slot patches for the streamed ones.
+  auto repoint = [&](TensorView& v) -> const PlanTensor* {
+    if (!v.data) return nullptr;
+    auto it = tensor_at.find(v.data);
+    NX_CHECK(it != tensor_at.end(), "a weight view points outside the file's tensors");
+    const PlanTensor& t = in.tensors[it->second];
+    if (plan.resident[it->second]) v.data = arena_ptr(t.offset);
+    return plan.resident[it->second] || t.use == TensorUse::kOnDemand ? nullptr : &t;
+  };
+  repoint(w.token_embd);
+  repoint(w.output_norm);
+  repoint(w.output);
+  repoint(w.rope_freqs);
+  std::vector<std::vector<SlotPatch>> patches(c.n_layer);
+  for (int il = 0; il < c.n_layer; ++il) {
+    const std::vector<Extent>& ex = plan.layer_extents[il];
+    for (TensorView LayerWeights::*field : layer_weight_fields()) {
+      const PlanTensor* t = repoint(w.layers[il].*field);
+      if (!t) continue;
+      uint64_t dst = 0;
+      bool found = false;
+      for (const Extent& e : ex) {
+        if (t->offset >= e.offset && t->offset + t->nbytes <= e.offset + e.len) {
+          patches[il].push_back({field, dst + (t->offset - e.offset)});
+          found = true;
+          break;
+        }
+        dst += e.len;
+      }
+      NX_CHECK(found, "streamed tensor '%s' is in no extent of layer %d", t->name.c_str(), il);
+    }
+  }
+
+  // The mapping's pages are no longer needed for resident or streamed tensors: drop them from
+  // this process and from the page cache. An untied embedding's rows are paged in on demand,
+  // one page at a time (no read-around).
+  std::span<const uint8_t> mapped = file.bytes();
+  if (!mapped.empty()) {
+    const uintptr_t base = reinterpret_cast<uintptr_t>(mapped.data());
+    ::madvise(reinterpret_cast<void*>(base), mapped.size(), MADV_DONTNEED);
+    if (embd && has_output && w.token_embd.data) {
+      const uintptr_t b = reinterpret_cast<uintptr_t>(w.token_embd.data) / kAlign * kAlign;
+      ::madvise(reinterpret_cast<void*>(b), w.token_embd.nbytes + kAlign, MADV_RANDOM);
+    }
+  }
+  NX_TRY(drop_file_cache(path));
+
+  bool any_streamed = false;
+  for (const auto& p : patches) any_streamed = any_streamed || !p.empty();
+  if (any_streamed) {  // else the ring (and its reader threads) goes: nothing is read after load
+    tw->ring_ = ring.get();
+    tw->source_ = std::make_unique<StreamedLayers>(w.layers, std::move(patches), std::move(ring));
+  }
+  return tw;
+}
+
+TieredWeights::~TieredWeights() {
+  source_.reset();  // waits for reads in flight before the slots go
+  if (arena_) ::munmap(arena_, arena_bytes_);
+}
+
+StreamStats TieredWeights::stats() const { return ring_ ? ring_->stats() : StreamStats{}; }
+
+void TieredWeights::reset_stats() {
+  if (ring_) ring_->reset_stats();
+}
+
+std::string TieredWeights::describe() const {
+  std::string s = describe_plan(input_, plan_);
+  s += format("  I/O: %s, %s; resident copy %s read in %.2f s\n", backend_.c_str(),
+              direct_ ? "O_DIRECT" : "buffered + DONTNEED", format_size(resident_read_).c_str(), load_read_s_);
+  return s;
+}
+
+}  // namespace nexus

@@ -1,0 +1,200 @@
+// The layer ring and its read backends on a plain file: bytes land where they should over many
+// passes, with io_uring (when the kernel allows it) and the forced pread fallback, with and
+// without O_DIRECT; faults (short read, file changed) stop the stream with a clear error.
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <gtest/gtest.h>
+
+#include <cstring>
+#include <fstream>
+#include <random>
+
+#include "memory/io_reader.h"
+#include "memory/layer_stream.h"
+#include "memory/mem_stats.h"
+#include "test_util.h"
+
+namespace nexus {
+namespace {
+
+constexpr uint64_t kPage = 4096;
+
+struct Fixture {
+  std::string path;
+  std::vector<uint8_t> bytes;
+  std::vector<std::vector<Extent>> layers;
+};
+
+// A file of random bytes whose size is not a multiple of the block, and per-layer extents of
+// different sizes (one layer not streamed), the last running to the end of the file.
+Fixture make_fixture(const std::string& name) {
+  Fixture f;
+  f.path = test::temp_dir() + "/" + name;
+  std::mt19937 rng(7);
+  f.bytes.resize(37 * kPage * 16 + 1234);
+  for (uint8_t& b : f.bytes) b = static_cast<uint8_t>(rng());
+  std::ofstream(f.path, std::ios::binary).write(reinterpret_cast<const char*>(f.bytes.data()), f.bytes.size());
+  const uint64_t size = f.bytes.size();
+  f.layers = {
+      {{0, 40 * kPage}},
+      {{40 * kPage, 10 * kPage}, {100 * kPage, 80 * kPage}},
+      {},
+      {{200 * kPage, 3 * kPage}},
+      {{300 * kPage, (size - 300 * kPage + kPage - 1) / kPage * kPage}},
+  };
+  return f;
+}
+
+// The slot's bytes equal the file's at each extent, back to back.
+void expect_layer_bytes(const Fixture& f, int il, const uint8_t* slot) {
+  uint64_t at = 0;
+  for (const Extent& e : f.layers[il]) {
+    const uint64_t n = std::min<uint64_t>(e.len, f.bytes.size() - e.offset);
+    ASSERT_EQ(std::memcmp(slot + at, f.bytes.data() + e.offset, n), 0) << "layer " << il;
+    at += e.len;
+  }
+}
+
+void run_passes(const Fixture& f, IoBackendKind kind, bool direct, int slots, const char* want_backend) {
+  LayerRingOptions o;
+  o.backend = kind;
+  o.direct = direct;
+  o.n_slots = slots;
+  o.chunk_bytes = 8 * kPage;  // many chunks per layer
+  Result<std::unique_ptr<LayerRing>> ring = LayerRing::open(f.path, f.layers, o);
+  ASSERT_TRUE(ring.ok()) << ring.error().message;
+  if (want_backend) EXPECT_STREQ((*ring)->backend_name(), want_backend);
+  for (int pass = 0; pass < 5; ++pass) {
+    for (int il = 0; il < 5; ++il) {
+      if (f.layers[il].empty()) continue;
+      Result<const uint8_t*> slot = (*ring)->acquire(il);
+      ASSERT_TRUE(slot.ok()) << slot.error().message;
+      expect_layer_bytes(f, il, *slot);
+      (*ring)->release(il);
+    }
+  }
+  // Out of order (an aborted pass): restarts there and still reads the right bytes.
+  Result<const uint8_t*> slot = (*ring)->acquire(3);
+  ASSERT_TRUE(slot.ok()) << slot.error().message;
+  expect_layer_bytes(f, 3, *slot);
+  (*ring)->release(3);
+  const StreamStats st = (*ring)->stats();
+  EXPECT_EQ(st.passes, 5u);
+  EXPECT_GE(st.layers_read, 21u);
+  EXPECT_GT(st.bytes_read, 0u);
+  EXPECT_GT(st.io_busy_s, 0.0);
+}
+
+TEST(LayerRing, PreadFallbackDirect) {
+  const Fixture f = make_fixture("ring_pread.bin");
+  run_passes(f, IoBackendKind::kPread, true, 2, "pread");
+  run_passes(f, IoBackendKind::kPread, true, 1, "pread");
+  run_passes(f, IoBackendKind::kPread, true, 4, "pread");
+}
+
+TEST(LayerRing, PreadBuffered) {
+  const Fixture f = make_fixture("ring_buffered.bin");
+  run_passes(f, IoBackendKind::kPread, false, 3, "pread");
+}
+
+TEST(LayerRing, AutoBackend) {
+  const Fixture f = make_fixture("ring_auto.bin");
+  run_passes(f, IoBackendKind::kAuto, true, 2, nullptr);  // io_uring here, pread where refused
+  run_passes(f, IoBackendKind::kAuto, true, 3, nullptr);
+}
+
+TEST(LayerRing, UringWhenAvailable) {
+  const Fixture f = make_fixture("ring_uring.bin");
+  LayerRingOptions o;
+  o.backend = IoBackendKind::kUring;
+  Result<std::unique_ptr<LayerRing>> ring = LayerRing::open(f.path, f.layers, o);
+  if (!ring.ok()) GTEST_SKIP() << ring.error().message;
+  run_passes(f, IoBackendKind::kUring, true, 2, "io_uring");
+}
+
+TEST(LayerRing, ReadInto) {
+  const Fixture f = make_fixture("ring_read_into.bin");
+  Result<std::unique_ptr<LayerRing>> ring = LayerRing::open(f.path, f.layers, {});
+  ASSERT_TRUE(ring.ok()) << ring.error().message;
+  std::vector<Extent> ex = {{kPage, 5 * kPage}, {64 * kPage, 20 * kPage}};
+  void* raw = nullptr;
+  ASSERT_EQ(posix_memalign(&raw, kPage, 25 * kPage), 0);
+  std::unique_ptr<uint8_t, decltype(&std::free)> buf(static_cast<uint8_t*>(raw), &std::free);
+  ASSERT_TRUE((*ring)->read_into(ex, buf.get()).ok());
+  EXPECT_EQ(std::memcmp(buf.get(), f.bytes.data() + kPage, 5 * kPage), 0);
+  EXPECT_EQ(std::memcmp(buf.get() + 5 * kPage, f.bytes.data() + 64 * kPage, 20 * kPage), 0);
+  EXPECT_EQ((*ring)->resident_bytes_read(), 25 * kPage);
+  EXPECT_EQ((*ring)->stats().bytes_read, 0u);
+}
+
+void expect_short_read_stops(IoBackendKind kind) {
+  Fixture f = make_fixture(kind == IoBackendKind::kPread ? "short_pread.bin" : "short_auto.bin");
+  LayerRingOptions o;
+  o.backend = kind;
+  o.n_slots = 1;  // nothing of layer 4 is read before the file is cut
+  Result<std::unique_ptr<LayerRing>> ring = LayerRing::open(f.path, f.layers, o);
+  ASSERT_TRUE(ring.ok()) << ring.error().message;
+  LayerRing& r = **ring;
+  ASSERT_TRUE(r.acquire(0).ok());
+  r.release(0);
+  ASSERT_TRUE(r.acquire(1).ok());
+  // The file loses its tail while layer 1 computes: layer 4 (prefetched after layer 3) comes
+  // back short.
+  ASSERT_EQ(::truncate(f.path.c_str(), 320 * kPage + 100), 0);
+  r.release(1);
+  ASSERT_TRUE(r.acquire(3).ok());
+  r.release(3);
+  const Result<const uint8_t*> bad = r.acquire(4);
+  ASSERT_FALSE(bad.ok());
+  EXPECT_NE(bad.error().message.find("short read from '" + f.path + "'"), std::string::npos) << bad.error().message;
+  // Stopped for good: no garbage later either.
+  const Result<const uint8_t*> again = r.acquire(0);
+  ASSERT_FALSE(again.ok());
+  EXPECT_NE(again.error().message.find("short read"), std::string::npos);
+}
+
+TEST(LayerRing, ShortReadIsAClearErrorPread) { expect_short_read_stops(IoBackendKind::kPread); }
+TEST(LayerRing, ShortReadIsAClearErrorAuto) { expect_short_read_stops(IoBackendKind::kAuto); }
+
+TEST(LayerRing, FileChangedOnDiskIsRefused) {
+  const Fixture f = make_fixture("changed.bin");
+  Result<std::unique_ptr<LayerRing>> ring = LayerRing::open(f.path, f.layers, {});
+  ASSERT_TRUE(ring.ok()) << ring.error().message;
+  LayerRing& r = **ring;
+  for (int il : {0, 1, 3, 4}) {
+    ASSERT_TRUE(r.acquire(il).ok());
+    r.release(il);
+  }
+  // Same size, new modification time (an in-place rewrite).
+  const timespec times[2] = {{0, UTIME_OMIT}, {12345, 0}};
+  ASSERT_EQ(::utimensat(AT_FDCWD, f.path.c_str(), times, 0), 0);
+  const Result<const uint8_t*> bad = r.acquire(0);
+  ASSERT_FALSE(bad.ok());
+  EXPECT_NE(bad.error().message.find("changed on disk"), std::string::npos) << bad.error().message;
+}
+
+TEST(MemStats, CachedBytesAndBandwidth) {
+  const Fixture f = make_fixture("stats.bin");
+  ASSERT_TRUE(drop_file_cache(f.path).ok());
+  // Buffered read fills the cache; mincore sees it.
+  {
+    std::ifstream in(f.path, std::ios::binary);
+    std::vector<char> all(f.bytes.size());
+    in.read(all.data(), all.size());
+  }
+  const Result<uint64_t> cached = file_cached_bytes(f.path);
+  ASSERT_TRUE(cached.ok()) << cached.error().message;
+  EXPECT_GT(*cached, 0u);
+  EXPECT_LE(*cached, f.bytes.size());
+  const Result<double> bw = measure_file_read_bandwidth(f.path, 1 << 30);
+  ASSERT_TRUE(bw.ok()) << bw.error().message;
+  EXPECT_GT(*bw, 0.0);
+  const ProcessMemory m = process_memory();
+  EXPECT_GT(m.rss, 0u);
+  EXPECT_GE(m.peak_rss, m.rss);
+}
+
+}  // namespace
+}  // namespace nexus
