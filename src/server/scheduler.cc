@@ -295,7 +295,7 @@ int SchedulerImpl::emit_sample(Sequence& s, std::span<const float> logits) {
   const Model& model = *model_;
   const int32_t token = s.sampler.sample(logits);
   if (s.ttft < 0) s.ttft = seconds_between(s.t_submit, Clock::now());
-  if (model.is_end_of_generation(token)) {
+  if (model.is_end_of_generation(token) && !s.request.ignore_eos) {
     GenerationEvent ev;
     ev.text = s.text.finish();
     bool keep = true;
