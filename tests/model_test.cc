@@ -14,6 +14,7 @@
 #include "gguf/gguf.h"
 #include "kernels/attention.h"
 #include "kernels/ops.h"
+#include "kv/kv_cache.h"
 #include "nexus/nexus.h"
 #include "tensor/quants.h"
 #include "test_util.h"
@@ -106,7 +107,11 @@ TEST(Attention, MatchesNaiveGqaReference) {
   // than the 13 cached positions) and soft-capped scores.
   for (const AttentionShape& sh : {AttentionShape{6, 2, 10}, AttentionShape{6, 2, 10, 0.3f, 5, 2.0f}}) {
   const int n_ctx = 40, pos0 = 13, n = 9, kv_dim = sh.n_head_kv * sh.head_dim, q_dim = sh.n_head * sh.head_dim;
-  KvCache cache(2, n_ctx, kv_dim);
+  // Blocks of 4 positions, handed out out of order (a decoy sequence takes every other one),
+  // so positions cross block boundaries the way a shared pool lays them out.
+  KvPool kv_pool(2, kv_dim, 4, 2 * n_ctx / 4);
+  KvCache decoy(kv_pool), cache(kv_pool);
+  for (int j = 0; j < n_ctx; j += 4) ASSERT_TRUE(decoy.reserve(j + 1) && cache.reserve(j + 1));
   const int layer = 1;
   std::vector<float> kv = random_vector(2 * (pos0 + n) * kv_dim, 5);
   for (int j = 0; j < pos0 + n; ++j)
@@ -119,7 +124,9 @@ TEST(Attention, MatchesNaiveGqaReference) {
   for (int threads : {1, 3}) {
     ThreadPool pool(threads);
     std::vector<float> out(n * q_dim), scratch(threads * n_ctx);
-    attention(q.data(), cache, layer, pos0, n, sh, out.data(), scratch.data(), pool);
+    std::vector<AttentionQuery> queries;
+    for (int t = 0; t < n; ++t) queries.push_back({&cache, pos0 + t});
+    attention(q.data(), queries, layer, sh, out.data(), scratch.data(), n_ctx, pool);
     for (int t = 0; t < n; ++t)
       for (int h = 0; h < sh.n_head; ++h) {
         const int g = h / 3;

@@ -4,6 +4,7 @@
 #include "cli/command.h"
 #include "eval/bench.h"
 #include "memory/size_parse.h"
+#include "eval/serve_bench.h"
 
 namespace nexus::cli {
 namespace {
@@ -37,7 +38,27 @@ CommandRun setup_bench(CLI::App& sub) {
       ->capture_default_str();
   sub.add_option("--stream-slots", o->stream_slots, "most layer slots in the streaming ring (0: default)")
       ->check(CLI::Range(0, 64));
-  return [o, bw_mib, budget]() -> int {
+  auto serve = std::make_shared<eval::ServeBenchOptions>();
+  sub.add_option("--parallel", serve->parallel,
+                 "stream counts for a continuous-batching decode test, comma separated (e.g. 1,8); "
+                 "replaces the pp/tg tests")
+      ->delimiter(',');
+  sub.add_option("--prefix-reuse", serve->prefix_tokens,
+                 "time to first token of two requests sharing a system prompt of this many tokens; "
+                 "replaces the pp/tg tests")
+      ->check(CLI::Range(1, 1 << 20));
+  return [o, bw_mib, budget, serve]() -> int {
+    if (!serve->parallel.empty() || serve->prefix_tokens > 0) {
+      serve->model_path = o->model_path;
+      serve->threads = o->threads.empty() ? 0 : o->threads.front();
+      if (!o->n_gen.empty()) serve->n_gen = o->n_gen.front();
+      serve->json = o->json;
+      for (int p : serve->parallel)
+        if (p < 1 || p > 256) return fail(format("--parallel %d: expected 1..256", p));
+      Status s = eval::run_serve_bench(*serve, stdout, stderr);
+      if (!s.ok()) return fail(s.error().message);
+      return 0;
+    }
     if (!budget->empty()) {
       Result<uint64_t> b = parse_size(*budget);
       if (!b.ok()) return fail(b.error().message);

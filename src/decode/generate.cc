@@ -5,7 +5,7 @@
 #include <chrono>
 
 #include "decode/sampler.h"
-#include "decode/utf8_stream.h"
+#include "decode/text_stream.h"
 #include "nexus/nexus.h"
 
 namespace nexus {
@@ -16,21 +16,6 @@ using Clock = std::chrono::steady_clock;
 
 double seconds_since(Clock::time_point t0) {
   return std::chrono::duration<double>(Clock::now() - t0).count();
-}
-
-// Length of the longest suffix of `s` that is a proper prefix of some stop string: text
-// that may turn out to be the start of a stop string, so it is not streamed yet.
-size_t stop_prefix_tail(std::string_view s, const std::vector<std::string>& stops) {
-  size_t best = 0;
-  for (const std::string& stop : stops) {
-    for (size_t len = std::min(s.size(), stop.size() - 1); len > best; --len) {
-      if (s.substr(s.size() - len) == std::string_view(stop).substr(0, len)) {
-        best = len;
-        break;
-      }
-    }
-  }
-  return best;
 }
 
 }  // namespace
@@ -48,9 +33,6 @@ Result<std::string> generate_from_tokens(Session& session, std::span<const int32
                                          GenerateStats* stats) {
   Model& model = session.model();
   GenerateStats st;
-  std::vector<std::string> stops;
-  for (const std::string& s : options.stop)
-    if (!s.empty()) stops.push_back(s);
 
   if (tokens.empty()) return make_error("the prompt is empty (no tokens to start from)");
   st.prompt_tokens = static_cast<int>(tokens.size());
@@ -67,28 +49,8 @@ Result<std::string> generate_from_tokens(Session& session, std::span<const int32
   st.prompt_seconds = seconds_since(t_prompt);
 
   const Clock::time_point t_gen = Clock::now();
-  Utf8Stream utf8;      // token bytes -> valid UTF-8, holding back a split character
-  std::string text;     // everything generated so far (stop string cut off at the end)
-  size_t streamed = 0;  // bytes of `text` already passed to on_text
-  bool cancelled = false;
-  bool stopped = false;  // a stop string was found (and cut off)
-
-  // Appends valid text; cuts `text` at a stop string and returns true when one is found.
-  auto append = [&](std::string_view valid) {
-    // A stop string may straddle the previous piece: search from where it could begin.
-    const size_t search_from = text.size();
-    text += valid;
-    size_t stop_at = std::string::npos;
-    for (const std::string& s : stops) {
-      const size_t from = search_from >= s.size() - 1 ? search_from - (s.size() - 1) : 0;
-      const size_t at = text.find(s, std::max(from, streamed));
-      if (at != std::string::npos) stop_at = std::min(stop_at, at);
-    }
-    if (stop_at == std::string::npos) return false;
-    text.resize(stop_at);
-    return true;
-  };
-
+  TextStream text(options.stop);  // valid UTF-8, cut at a stop string
+  bool cancelled = false;         // on_text returned false
   st.finish_reason = "length";
   for (;;) {
     if (options.max_tokens >= 0 && st.generated_tokens >= options.max_tokens) break;
@@ -100,21 +62,13 @@ Result<std::string> generate_from_tokens(Session& session, std::span<const int32
     sampler.accept(token);
     st.tokens.push_back(token);
     ++st.generated_tokens;
-    if (append(utf8.push(model.token_to_piece(token)))) {
-      stopped = true;
+    const std::string piece = text.push(model.token_to_piece(token));
+    if (on_text && !piece.empty() && !on_text(piece)) {
+      cancelled = true;
       st.finish_reason = "stop";
       break;
     }
-
-    if (on_text) {
-      std::string_view pending = std::string_view(text).substr(streamed);
-      const size_t hold = stop_prefix_tail(pending, stops);
-      if (pending.size() > hold) {
-        if (!on_text(pending.substr(0, pending.size() - hold))) cancelled = true;
-        streamed += pending.size() - hold;
-      }
-    }
-    if (cancelled) {
+    if (text.stopped()) {
       st.finish_reason = "stop";
       break;
     }
@@ -123,12 +77,15 @@ Result<std::string> generate_from_tokens(Session& session, std::span<const int32
     const int32_t next[1] = {token};
     NX_ASSIGN_OR_RETURN(logits, session.eval(next));
   }
-  // A character still incomplete when generation ended is one U+FFFD.
-  if (!stopped && !cancelled && append(utf8.finish())) st.finish_reason = "stop";
-  if (on_text && !cancelled && streamed < text.size()) on_text(std::string_view(text).substr(streamed));
+  if (!cancelled) {
+    const bool stopped_before = text.stopped();
+    const std::string rest = text.finish();  // held-back text; an incomplete character is one U+FFFD
+    if (!stopped_before && text.stopped()) st.finish_reason = "stop";
+    if (on_text && !rest.empty()) on_text(rest);
+  }
   st.generate_seconds = seconds_since(t_gen);
   if (stats) *stats = std::move(st);
-  return text;
+  return text.text();
 }
 
 }  // namespace nexus

@@ -33,30 +33,33 @@ void attend_one(const float* q, const KvCache& cache, int layer, int first, int 
 
 }  // namespace
 
-void attention(const float* q, const KvCache& cache, int layer, int pos0, int n_tokens,
-               const AttentionShape& shape, float* out, float* scratch, ThreadPool& pool) {
+void attention(const float* q, std::span<const AttentionQuery> queries, int layer, const AttentionShape& shape,
+               float* out, float* scratch, int scratch_stride, ThreadPool& pool) {
+  const int n_tokens = static_cast<int>(queries.size());
   const int group = shape.n_head / shape.n_head_kv;  // query heads per KV head
   const int q_dim = shape.n_head * shape.head_dim;
   const float scale = shape.scale > 0.0f ? shape.scale : 1.0f / std::sqrt(static_cast<float>(shape.head_dim));
   const DotFn dot = kernels().entry(DType::F32).dot;
   const int64_t n_items = static_cast<int64_t>(n_tokens) * shape.n_head;
   // Below ~64k multiply-adds waking the pool costs more than it saves: run inline.
-  const int64_t span = shape.window > 0 ? std::min(pos0 + n_tokens, shape.window) : pos0 + n_tokens;
-  const int64_t work = n_items * span * shape.head_dim;
+  int64_t span = 0;  // positions attended over, summed over the tokens
+  for (const AttentionQuery& a : queries) span += shape.window > 0 ? std::min(a.pos + 1, shape.window) : a.pos + 1;
+  const int64_t work = span * shape.n_head * shape.head_dim;
   const int n_threads = work < (1 << 16) ? 1 : pool.size();
   // Items are dealt round-robin: later tokens attend over more positions, so contiguous
   // chunks would leave the last thread with the most work.
   auto worker = [&](int thread) {
     if (thread >= n_threads) return;
-    float* scores = scratch + static_cast<size_t>(thread) * cache.n_ctx();
+    float* scores = scratch + static_cast<size_t>(thread) * scratch_stride;
     for (int64_t i = thread; i < n_items; i += n_threads) {
       const int t = static_cast<int>(i / shape.n_head);
       const int h = static_cast<int>(i % shape.n_head);
       const int kv_offset = (h / group) * shape.head_dim;
       const size_t q_offset = static_cast<size_t>(t) * q_dim + static_cast<size_t>(h) * shape.head_dim;
-      const int last = pos0 + t;
+      const int last = queries[t].pos;
+      NX_DCHECK(last < scratch_stride, "position %d, scratch rows of %d", last, scratch_stride);
       const int first = shape.window > 0 ? std::max(0, last - shape.window + 1) : 0;
-      attend_one(q + q_offset, cache, layer, first, last, kv_offset, shape, scale, dot, scores, out + q_offset);
+      attend_one(q + q_offset, *queries[t].kv, layer, first, last, kv_offset, shape, scale, dot, scores, out + q_offset);
     }
   };
   if (n_threads == 1) {

@@ -2,6 +2,7 @@
 #pragma once
 
 #include <cstdint>
+#include <span>
 
 #include "kv/kv_cache.h"
 #include "runtime/thread_pool.h"
@@ -17,15 +18,21 @@ struct AttentionShape {
   float softcap = 0.0f;  // > 0: scores = softcap * tanh(scores / softcap) before the softmax
 };
 
-// For token t < n_tokens at position p = pos0 + t and query head h with KV head
-// g = h / (n_head / n_head_kv):
+// One query token: the sequence whose keys and values it attends over, and its position there.
+struct AttentionQuery {
+  const KvCache* kv;
+  int pos;
+};
+
+// For query token t at position p = queries[t].pos of its sequence, and query head h with KV
+// head g = h / (n_head / n_head_kv):
 //   out[t][h] = sum_{j0 <= j <= p} softmax_j(scale * q[t][h] . k[j][g]) v[j][g]
 // with j0 = 0, or p - window + 1 for a sliding window (optionally soft-capped scores).
-// q, out: [n_tokens][n_head * head_dim]. The cache must already hold positions <= pos0 + n_tokens - 1.
-// scratch: pool.size() * cache.n_ctx() floats (one row of scores per thread).
-// Each (token, head) is computed by one thread start to finish, so results do not depend on
-// the thread count.
-void attention(const float* q, const KvCache& cache, int layer, int pos0, int n_tokens,
-               const AttentionShape& shape, float* out, float* scratch, ThreadPool& pool);
+// q, out: [n_tokens][n_head * head_dim]. Each sequence's cache must already hold positions <= p.
+// scratch: pool.size() * scratch_stride floats (one row of scores per thread), scratch_stride
+// > every p. Each (token, head) is computed by one thread start to finish, so results depend
+// neither on the thread count nor on which other tokens share the batch.
+void attention(const float* q, std::span<const AttentionQuery> queries, int layer, const AttentionShape& shape,
+               float* out, float* scratch, int scratch_stride, ThreadPool& pool);
 
 }  // namespace nexus

@@ -2,11 +2,28 @@
 
 namespace nexus {
 
-KvCache::KvCache(int n_layer, int n_ctx, int kv_dim)
-    : n_layer_(n_layer),
-      n_ctx_(n_ctx),
-      kv_dim_(kv_dim),
-      k_(static_cast<size_t>(n_layer) * n_ctx * kv_dim),
-      v_(static_cast<size_t>(n_layer) * n_ctx * kv_dim) {}
+int KvCache::log2_exact(int n) {
+  int s = 0;
+  while ((1 << s) < n) ++s;
+  NX_CHECK((1 << s) == n, "block size %d is not a power of two", n);
+  return s;
+}
+
+bool KvCache::reserve(int n_positions) {
+  while (capacity() < n_positions) {
+    const int b = pool_->allocate();
+    if (b < 0) return false;
+    blocks_.push_back(b);
+  }
+  return true;
+}
+
+void KvCache::shrink(int n_positions) {
+  const size_t keep = static_cast<size_t>((n_positions + block_tokens() - 1) >> shift_);
+  while (blocks_.size() > keep) {
+    pool_->release(blocks_.back());
+    blocks_.pop_back();
+  }
+}
 
 }  // namespace nexus

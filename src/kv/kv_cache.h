@@ -1,39 +1,55 @@
-// Keys and values of every past position of one sequence, per layer.
-// Layout: k[layer][position][kv_head * head_dim + d] (same for v), F32, sized for n_ctx
-// positions at creation so nothing grows during generation.
+// One sequence's keys and values: a table of blocks from a KvPool, position p living in
+// block blocks[p / block_tokens] at slot p % block_tokens. A Session owns a pool of its own
+// sized for its context; the server's sequences share one pool.
 #pragma once
 
-#include <cstddef>
 #include <cstdint>
+#include <span>
 #include <vector>
 
-#include "nexus/result.h"
+#include "kv/kv_pool.h"
 
 namespace nexus {
 
 class KvCache {
  public:
-  KvCache(int n_layer, int n_ctx, int kv_dim);
+  explicit KvCache(KvPool& pool) : pool_(&pool), shift_(log2_exact(pool.block_tokens())) {}
+  ~KvCache() { clear(); }
+  KvCache(const KvCache&) = delete;
+  KvCache& operator=(const KvCache&) = delete;
 
-  int n_layer() const { return n_layer_; }
-  int n_ctx() const { return n_ctx_; }
-  int kv_dim() const { return kv_dim_; }  // n_head_kv * head_dim floats per position
-  size_t bytes() const { return (k_.size() + v_.size()) * sizeof(float); }
+  int kv_dim() const { return pool_->kv_dim(); }
+  int capacity() const { return static_cast<int>(blocks_.size()) << shift_; }  // positions with a block
+  int block_tokens() const { return pool_->block_tokens(); }
+  std::span<const int> blocks() const { return blocks_; }
+  KvPool& pool() { return *pool_; }
 
-  // Row of `pos` in `layer`: kv_dim floats.
-  float* k(int layer, int pos) { return k_.data() + offset(layer, pos); }
-  float* v(int layer, int pos) { return v_.data() + offset(layer, pos); }
-  const float* k(int layer, int pos) const { return k_.data() + offset(layer, pos); }
-  const float* v(int layer, int pos) const { return v_.data() + offset(layer, pos); }
+  // Row of `pos` (< capacity()) in `layer`: kv_dim floats.
+  float* k(int layer, int pos) { return pool_->k(block_of(pos), layer, slot_of(pos)); }
+  float* v(int layer, int pos) { return pool_->v(block_of(pos), layer, slot_of(pos)); }
+  const float* k(int layer, int pos) const { return pool_->k(block_of(pos), layer, slot_of(pos)); }
+  const float* v(int layer, int pos) const { return pool_->v(block_of(pos), layer, slot_of(pos)); }
+
+  // Allocates blocks until capacity() >= n_positions. False (with what was allocated kept)
+  // when the pool runs out.
+  bool reserve(int n_positions);
+  // Appends a block someone else filled (a cached prefix), already retained for this sequence.
+  void append_shared(int block) { blocks_.push_back(block); }
+  // Releases every block past the first ceil(n_positions / block_tokens).
+  void shrink(int n_positions);
+  void clear() { shrink(0); }
 
  private:
-  size_t offset(int layer, int pos) const {
-    NX_DCHECK(layer >= 0 && layer < n_layer_ && pos >= 0 && pos < n_ctx_, "layer %d pos %d", layer, pos);
-    return (static_cast<size_t>(layer) * n_ctx_ + pos) * kv_dim_;
+  static int log2_exact(int n);
+  int block_of(int pos) const {
+    NX_DCHECK(pos >= 0 && pos < capacity(), "position %d of %d", pos, capacity());
+    return blocks_[pos >> shift_];
   }
+  int slot_of(int pos) const { return pos & ((1 << shift_) - 1); }
 
-  int n_layer_, n_ctx_, kv_dim_;
-  std::vector<float> k_, v_;
+  KvPool* pool_;
+  int shift_;
+  std::vector<int> blocks_;
 };
 
 }  // namespace nexus

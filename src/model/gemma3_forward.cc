@@ -6,8 +6,7 @@
 
 namespace nexus {
 
-void gemma3_layer_forward(const ModelConfig& c, const LayerWeights& l, int il, KvCache& cache, RunState& s,
-                          ThreadPool& pool, int n, int pos0) {
+void gemma3_layer_forward(const ModelConfig& c, const LayerWeights& l, int il, RunState& s, ThreadPool& pool, int n) {
   const int E = c.n_embd, F = c.n_ff, hd = c.head_dim;
   const float eps = c.rms_eps;
   // Local layers: sliding window and the local RoPE base; global layers: full causal attention.
@@ -16,9 +15,8 @@ void gemma3_layer_forward(const ModelConfig& c, const LayerWeights& l, int il, K
   const float* cos_a = local ? s.rope_cos_local.data() : s.rope_cos.data();
   const float* sin_a = local ? s.rope_sin_local.data() : s.rope_sin.data();
   const AttentionShape shape{c.n_head, c.n_head_kv, hd, c.attn_scale, local ? c.sliding_window : 0, c.attn_softcap};
-  // This batch's K and V rows are contiguous in the cache: matmul writes them in place.
-  float* k = cache.k(il, pos0);
-  float* v = cache.v(il, pos0);
+  float* k = s.k.data();
+  float* v = s.v.data();
   float* q = s.q.data();
 
   // ---- attention ----  (every norm gain w below is stored as 1 + w_hf)
@@ -30,8 +28,9 @@ void gemma3_layer_forward(const ModelConfig& c, const LayerWeights& l, int il, K
   rmsnorm_rows(k, f32_data(l.attn_k_norm), eps, n * c.n_head_kv, hd, k);  // k_h = rmsnorm(k_h) * w_k_norm
   rope_tokens_inplace(q, n, c.n_head, hd, cos_a, sin_a, rope);     // q = rope(q, pos)
   rope_tokens_inplace(k, n, c.n_head_kv, hd, cos_a, sin_a, rope);  // k = rope(k, pos)
+  store_kv(s, il, n, c.kv_dim());
   // attn = softmax(attn_scale * q K^T + causal (and, local, window) mask) V
-  attention(q, cache, il, pos0, n, shape, s.attn.data(), s.scores.data(), pool);
+  attention(q, std::span(s.queries.data(), n), il, shape, s.attn.data(), s.scores.data(), s.max_pos, pool);
   matmul(l.attn_output, s.attn.data(), n, s.proj.data(), pool);  // o = Wo attn
   rmsnorm_rows(s.proj.data(), f32_data(l.post_attention_norm), eps, n, E, s.proj.data());  // o = rmsnorm(o) * w_post_attn
   add_inplace(s.x.data(), s.proj.data(), static_cast<int64_t>(n) * E);  // x += o

@@ -12,9 +12,9 @@
 
 namespace nexus {
 
-// Runs block `il` on the n tokens in s.x (positions pos0..), updating s.x and the layer's cache
-// rows. Needs s.rope_cos/sin (global layers) and s.rope_cos_local/sin_local (local layers).
-void gemma3_layer_forward(const ModelConfig& c, const LayerWeights& l, int il, KvCache& cache, RunState& s,
-                          ThreadPool& pool, int n, int pos0);
+// Runs block `il` on the n tokens in s.x (sequences and positions in s.queries), updating s.x
+// and the layer's cache rows. Needs s.rope_cos/sin (global layers) and s.rope_cos_local/sin_local
+// (local layers).
+void gemma3_layer_forward(const ModelConfig& c, const LayerWeights& l, int il, RunState& s, ThreadPool& pool, int n);
 
 }  // namespace nexus

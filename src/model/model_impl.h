@@ -7,6 +7,7 @@
 
 #include "gguf/gguf.h"
 #include "kv/kv_cache.h"
+#include "kv/kv_pool.h"
 #include "memory/layer_source.h"
 #include "model/llama_forward.h"
 #include "model/llama_weights.h"
@@ -38,11 +39,16 @@ class SessionImpl {
   // Tokens per forward pass; longer inputs run in chunks of this size.
   static constexpr int kMaxBatch = 512;
 
+  // Positions per KV block of a session's own pool (the server's pool uses the same size).
+  static constexpr int kKvBlockTokens = 16;
+
   SessionImpl(std::shared_ptr<Model> model, int n_ctx);
 
   std::shared_ptr<Model> model;
   const ModelImpl& m;
+  int n_ctx;
   ThreadPool pool;
+  KvPool kv_pool;  // exactly the blocks n_ctx positions need, all held by `cache`
   KvCache cache;
   RunState state;
   int n_past = 0;

@@ -14,13 +14,17 @@ constexpr int kMaxCtx = 1 << 20;       // refuse absurd context sizes before all
 constexpr int kDefaultCtxCap = 4096;  // n_ctx = 0: training context, capped here
 }  // namespace
 
-SessionImpl::SessionImpl(std::shared_ptr<Model> model_, int n_ctx)
+SessionImpl::SessionImpl(std::shared_ptr<Model> model_, int n_ctx_)
     : model(std::move(model_)),
       m(model->impl()),
+      n_ctx(n_ctx_),
       pool(m.threads),
-      cache(m.config.n_layer, n_ctx, m.config.kv_dim()),
-      state(m.config, std::min(kMaxBatch, n_ctx), n_ctx, pool.size()),
-      logits(m.config.n_vocab) {}
+      kv_pool(m.config.n_layer, m.config.kv_dim(), kKvBlockTokens, (n_ctx_ + kKvBlockTokens - 1) / kKvBlockTokens),
+      cache(kv_pool),
+      state(m.config, std::min(kMaxBatch, n_ctx_), n_ctx_, pool.size()),
+      logits(m.config.n_vocab) {
+  NX_CHECK(cache.reserve(n_ctx_), "KV pool of %d blocks short for %d positions", kv_pool.n_blocks(), n_ctx_);
+}
 
 Session::Session(std::unique_ptr<SessionImpl> impl) : impl_(std::move(impl)) {}
 Session::~Session() = default;
@@ -54,9 +58,9 @@ Result<std::span<const float>> Session::eval(std::span<const int32_t> tokens, bo
   const ModelConfig& c = s.m.config;
   const int n = static_cast<int>(tokens.size());
   if (n == 0) return make_error("eval: no tokens");
-  if (static_cast<int64_t>(s.n_past) + n > s.cache.n_ctx())
+  if (static_cast<int64_t>(s.n_past) + n > s.n_ctx)
     return make_error(format("context overflow: %d tokens in the context + %d new > context size %d",
-                             s.n_past, n, s.cache.n_ctx()));
+                             s.n_past, n, s.n_ctx));
   for (int32_t t : tokens)
     if (t < 0 || t >= c.n_vocab) return make_error(format("token id %d out of range [0, %d)", t, c.n_vocab));
 
@@ -67,8 +71,10 @@ Result<std::span<const float>> Session::eval(std::span<const int32_t> tokens, bo
     // Without all_logits only the final token's logits are wanted: earlier chunks skip the
     // output projection.
     float* out = all_logits ? s.logits.data() + done * V : (done + chunk == n ? s.logits.data() : nullptr);
-    NX_TRY(llama_forward(c, s.m.weights, s.cache, s.state, s.pool, tokens.subspan(done, chunk), s.n_past, all_logits,
-                         out, s.m.layer_source()));
+    const LogitsWanted wanted = all_logits ? LogitsWanted::kAll : (out ? LogitsWanted::kLast : LogitsWanted::kNone);
+    const SeqBatch run{&s.cache, s.n_past, chunk, wanted};
+    NX_TRY(llama_forward(c, s.m.weights, s.state, s.pool, tokens.subspan(done, chunk), std::span(&run, 1), out,
+                         s.m.layer_source()));
     s.n_past += chunk;
     done += chunk;
   }
@@ -76,7 +82,7 @@ Result<std::span<const float>> Session::eval(std::span<const int32_t> tokens, bo
 }
 
 int Session::n_past() const { return impl_->n_past; }
-int Session::n_ctx() const { return impl_->cache.n_ctx(); }
+int Session::n_ctx() const { return impl_->n_ctx; }
 void Session::reset() { impl_->n_past = 0; }
 void Session::truncate(int n_keep) { impl_->n_past = std::clamp(n_keep, 0, impl_->n_past); }
 Model& Session::model() { return *impl_->model; }

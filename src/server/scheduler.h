@@ -37,6 +37,7 @@ struct GenerationRequest {
   SamplingParams sampling;
   std::vector<std::string> stop;  // stop strings, cut from the output
   int top_logprobs = -1;          // < 0: no logprobs; k >= 0: each token's logprob and the k best alternatives
+  bool ignore_eos = false;        // end-of-generation tokens do not end it (benchmarks)
 };
 
 struct TokenLogprob {
