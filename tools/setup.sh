@@ -19,3 +19,12 @@ if ((${#missing[@]})); then
   $sudo apt-get update -qq
   DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends "${missing[@]}" >&2
 fi
+
+# The openai Python SDK for the `nexus serve` integration tests (tests/server/), into a
+# project-local folder (no system or user site-packages touched); ctest points PYTHONPATH at it.
+pydeps="${NEXUS_PYDEPS:-$HOME/.cache/nexus/pydeps}"
+if ! PYTHONPATH="$pydeps" python3 -c "import openai" 2>/dev/null; then
+  echo "setup: installing the openai Python package into $pydeps" >&2
+  python3 -m pip install --quiet --disable-pip-version-check --no-warn-conflicts --target "$pydeps" openai >&2 ||
+    echo "setup: could not install openai; the server SDK tests will skip" >&2
+fi
