@@ -14,7 +14,9 @@
 #include <thread>
 
 #include "cli/command.h"
+#include "cli/model_flags.h"
 #include "decode/chat_prompt.h"
+#include "memory/mem_report.h"
 #include "nexus/nexus.h"
 #include "server/http_server.h"
 #include "server/openai_request.h"
@@ -40,6 +42,7 @@ struct ServeArgs {
   int max_queue = 64;
   size_t max_body_bytes = 8u << 20;
   bool verbose = false;
+  MemoryFlags memory;
 };
 
 // The real Scheduler behind the HTTP front-end's Engine interface.
@@ -75,11 +78,15 @@ int run(const ServeArgs& a) {
   // A client hanging up mid-response must cost a failed write, not the process.
   signal(SIGPIPE, SIG_IGN);
 
+  // -c is the KV pool all sequences share (a --mem-budget leaves room for all of it).
+  const int pool_tokens = a.n_ctx > 0 ? a.n_ctx : 4096;
   LoadOptions load;
   load.threads = a.threads;
+  if (Status st = apply_memory_flags(a.memory, pool_tokens, load); !st.ok()) return fail(st.error().message);
   Result<std::shared_ptr<Model>> loaded = Model::load(a.model, load);
   if (!loaded.ok()) return fail(loaded.error().message);
   std::shared_ptr<Model> model = *loaded;
+  if (a.verbose && load.mem_budget > 0) std::fprintf(stderr, "%s", describe_memory_plan(*model).c_str());
 
   std::string origin = a.chat_template;
   Result<std::string> source =
@@ -91,7 +98,7 @@ int run(const ServeArgs& a) {
   SchedulerOptions so;
   // -c is the KV pool all sequences share; one sequence may use all of it, up to the model's
   // training context.
-  so.n_ctx = a.n_ctx > 0 ? a.n_ctx : 4096;
+  so.n_ctx = pool_tokens;
   so.n_ctx_seq = std::min(so.n_ctx, model->info().n_ctx_train);
   so.parallel = a.parallel;
   so.max_queue = a.max_queue;
@@ -163,6 +170,7 @@ CommandRun setup(CLI::App& sub) {
       ->capture_default_str()
       ->check(CLI::NonNegativeNumber);
   sub.add_option("-t,--threads", a->threads, "threads (0: one per core)")->capture_default_str();
+  add_memory_flags(sub, a->memory);
   sub.add_option("--host", a->host, "address to listen on")->capture_default_str();
   sub.add_option("--port", a->port, "port to listen on (0: any free port, printed)")
       ->capture_default_str()
