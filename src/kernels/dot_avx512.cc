@@ -190,7 +190,7 @@ float dot_q4_k_q8_k(int n, const void* wv, const void* av) {
   float mins = 0.0f;
   for (int b = 0; b < n / kQK_K; ++b) {
     uint8_t sc[8], mn[8];
-    unpack_scales_k4(w[b].scales, sc, mn);
+    unpack_scales_k4_words(w[b].scales, sc, mn);
     int msum = 0;
     for (int j = 0; j < 8; ++j) msum += mn[j] * (a[b].bsums[2 * j] + a[b].bsums[2 * j + 1]);
     __m512i isum = _mm512_setzero_si512();
@@ -219,7 +219,7 @@ float dot_q5_k_q8_k(int n, const void* wv, const void* av) {
   float mins = 0.0f;
   for (int b = 0; b < n / kQK_K; ++b) {
     uint8_t sc[8], mn[8];
-    unpack_scales_k4(w[b].scales, sc, mn);
+    unpack_scales_k4_words(w[b].scales, sc, mn);
     int msum = 0;
     for (int j = 0; j < 8; ++j) msum += mn[j] * (a[b].bsums[2 * j] + a[b].bsums[2 * j + 1]);
     const __m256i qh = load256(w[b].qh);

@@ -4,6 +4,7 @@
 #pragma once
 
 #include <cstdint>
+#include <cstring>
 
 namespace nexus {
 
@@ -18,6 +19,22 @@ static inline void unpack_scales_k4(const uint8_t* p, uint8_t sc[8], uint8_t mn[
     sc[j + 4] = static_cast<uint8_t>((p[j + 8] & 0xF) | ((p[j] >> 6) << 4));
     mn[j + 4] = static_cast<uint8_t>((p[j + 8] >> 4) | ((p[j + 4] >> 6) << 4));
   }
+}
+
+// unpack_scales_k4 on 32-bit words: four sub-blocks per operation instead of one. The SIMD
+// kernels use this one; the scalar reference keeps the plain loop above, so kernels_test
+// checks one against the other.
+static inline void unpack_scales_k4_words(const uint8_t* p, uint8_t sc[8], uint8_t mn[8]) {
+  uint32_t w[3];
+  std::memcpy(w, p, 12);
+  const uint32_t low6 = 0x3F3F3F3Fu, low4 = 0x0F0F0F0Fu, low2 = 0x03030303u;
+  const uint32_t s03 = w[0] & low6, m03 = w[1] & low6;
+  const uint32_t s47 = (w[2] & low4) | (((w[0] >> 6) & low2) << 4);
+  const uint32_t m47 = ((w[2] >> 4) & low4) | (((w[1] >> 6) & low2) << 4);
+  std::memcpy(sc, &s03, 4);
+  std::memcpy(sc + 4, &s47, 4);
+  std::memcpy(mn, &m03, 4);
+  std::memcpy(mn + 4, &m47, 4);
 }
 
 // Q3_K: 16 sub-blocks, 6-bit scales biased by 32, packed into 12 bytes: low 4 bits of
