@@ -321,20 +321,16 @@ void tile_q4_k(int nb, const BlockQ4_K* w, const BlockQ8_K* const* a, float* y, 
   for (int t = 0; t < T; ++t) y[t * ys] = hsum(acc[t]);
 }
 
-// (q - 32) . x = q . x - 32 * sum(x): the second term comes per block from the Q8_K bsums
-// (sums of 16 activations, one per Q6_K scale) in one madd, instead of a second maddubs per
-// 32 elements and token. Integer sums are exact either way, so the result is unchanged.
 template <int T>
 void tile_q6_k(int nb, const BlockQ6_K* w, const BlockQ8_K* const* a, float* y, size_t ys) {
   const __m256i m4 = _mm256_set1_epi8(0x0F);
   const __m256i m2 = _mm256_set1_epi8(0x03);
+  const __m256i k32 = _mm256_set1_epi8(32);
   __m256 acc[T];
   for (int t = 0; t < T; ++t) acc[t] = _mm256_setzero_ps();
   for (int b = 0; b < nb; ++b) {
-    const __m256i sc16 = _mm256_cvtepi8_epi16(_mm_loadu_si128(reinterpret_cast<const __m128i*>(w[b].scales)));
     __m256i isum[T];
-    for (int t = 0; t < T; ++t)  // -32 * sum_s scale_s * bsum_s
-      isum[t] = _mm256_slli_epi32(_mm256_madd_epi16(load256(a[t][b].bsums), _mm256_sub_epi16(_mm256_setzero_si256(), sc16)), 5);
+    for (int t = 0; t < T; ++t) isum[t] = _mm256_setzero_si256();
     for (int h = 0; h < 2; ++h) {
       const uint8_t* ql = w[b].ql + 64 * h;
       const __m256i qh = load256(w[b].qh + 32 * h);
@@ -349,7 +345,9 @@ void tile_q6_k(int nb, const BlockQ6_K* w, const BlockQ8_K* const* a, float* y, 
         const __m256i scv = _mm256_set_m128i(_mm_set1_epi16(w[b].scales[s + 1]), _mm_set1_epi16(w[b].scales[s]));
         for (int t = 0; t < T; ++t) {
           const __m256i x = load256(a[t][b].qs + 128 * h + 32 * k);
-          isum[t] = _mm256_add_epi32(isum[t], _mm256_madd_epi16(_mm256_maddubs_epi16(q, x), scv));
+          // (q - 32) * x, as q*x - 32*x (maddubs needs the unsigned operand first)
+          const __m256i p = _mm256_sub_epi16(_mm256_maddubs_epi16(q, x), _mm256_maddubs_epi16(k32, x));
+          isum[t] = _mm256_add_epi32(isum[t], _mm256_madd_epi16(p, scv));
         }
       }
     }
