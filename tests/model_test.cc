@@ -102,41 +102,49 @@ TEST(Ops, RopeNeoxEqualsNormalOnPermutedDims) {
     }
 }
 
+// The value the cache holds for element d of position j's key (or value) row in `layer`.
+float cached(const KvCache& cache, bool key, int layer, int j, int d) {
+  std::vector<float> row(cache.kv_dim());
+  dequantize_row(cache.type(), key ? cache.k(layer, j) : cache.v(layer, j), row.data(), cache.kv_dim());
+  return row[d];
+}
+
 TEST(Attention, MatchesNaiveGqaReference) {
   // Plain causal attention, then Gemma's variant: own scale, a sliding window of 5 keys (shorter
-  // than the 13 cached positions) and soft-capped scores.
-  for (const AttentionShape& sh : {AttentionShape{6, 2, 10}, AttentionShape{6, 2, 10, 0.3f, 5, 2.0f}}) {
+  // than the 13 cached positions) and soft-capped scores; in every KV cache type (Q8_0 needs
+  // heads of a multiple of 32; head size 10 also takes the kernels' non-multiple-of-8 path).
+  // The reference reads what the cache holds.
+  for (DType kv_type : {DType::F32, DType::F16, DType::Q8_0}) {
+  const int hd = kv_type == DType::Q8_0 ? 32 : 10;
+  for (const AttentionShape& sh : {AttentionShape{6, 2, hd}, AttentionShape{6, 2, hd, 0.3f, 5, 2.0f}}) {
   const int n_ctx = 40, pos0 = 13, n = 9, kv_dim = sh.n_head_kv * sh.head_dim, q_dim = sh.n_head * sh.head_dim;
   // Blocks of 4 positions, handed out out of order (a decoy sequence takes every other one),
   // so positions cross block boundaries the way a shared pool lays them out.
-  KvPool kv_pool(2, kv_dim, 4, 2 * n_ctx / 4);
+  KvPool kv_pool(2, kv_dim, 4, 2 * n_ctx / 4, kv_type);
   KvCache decoy(kv_pool), cache(kv_pool);
   for (int j = 0; j < n_ctx; j += 4) ASSERT_TRUE(decoy.reserve(j + 1) && cache.reserve(j + 1));
   const int layer = 1;
   std::vector<float> kv = random_vector(2 * (pos0 + n) * kv_dim, 5);
-  for (int j = 0; j < pos0 + n; ++j)
-    for (int d = 0; d < kv_dim; ++d) {
-      cache.k(layer, j)[d] = kv[j * kv_dim + d];
-      cache.v(layer, j)[d] = kv[(pos0 + n + j) * kv_dim + d];
-    }
+  for (int j = 0; j < pos0 + n; ++j) cache.store(layer, j, &kv[j * kv_dim], &kv[(pos0 + n + j) * kv_dim]);
   std::vector<float> q = random_vector(n * q_dim, 6);
   const double scale = sh.scale > 0 ? sh.scale : 1.0 / std::sqrt(double(sh.head_dim));
   for (int threads : {1, 3}) {
     ThreadPool pool(threads);
-    std::vector<float> out(n * q_dim), scratch(threads * n_ctx);
+    const int group = sh.n_head / sh.n_head_kv;
+    std::vector<float> out(n * q_dim), scratch(threads * group * n_ctx);
     std::vector<AttentionQuery> queries;
     for (int t = 0; t < n; ++t) queries.push_back({&cache, pos0 + t});
-    attention(q.data(), queries, layer, sh, out.data(), scratch.data(), n_ctx, pool);
+    attention(q.data(), queries, layer, sh, out.data(), scratch.data(), group * n_ctx, pool);
     for (int t = 0; t < n; ++t)
       for (int h = 0; h < sh.n_head; ++h) {
-        const int g = h / 3;
+        const int g = h / group;
         const int first = sh.window > 0 ? std::max(0, pos0 + t - sh.window + 1) : 0;
         std::vector<double> w(pos0 + t + 1, 0.0);
         double mx = -1e30, sum = 0;
         for (int j = first; j <= pos0 + t; ++j) {
           double dot = 0;
           for (int d = 0; d < sh.head_dim; ++d)
-            dot += double(q[t * q_dim + h * sh.head_dim + d]) * cache.k(layer, j)[g * sh.head_dim + d];
+            dot += double(q[t * q_dim + h * sh.head_dim + d]) * cached(cache, true, layer, j, g * sh.head_dim + d);
           w[j] = dot * scale;
           if (sh.softcap > 0) w[j] = sh.softcap * std::tanh(w[j] / sh.softcap);
           mx = std::max(mx, w[j]);
@@ -144,11 +152,12 @@ TEST(Attention, MatchesNaiveGqaReference) {
         for (int j = first; j <= pos0 + t; ++j) sum += (w[j] = std::exp(w[j] - mx));
         for (int d = 0; d < sh.head_dim; ++d) {
           double ref = 0;
-          for (int j = first; j <= pos0 + t; ++j) ref += w[j] / sum * cache.v(layer, j)[g * sh.head_dim + d];
+          for (int j = first; j <= pos0 + t; ++j) ref += w[j] / sum * cached(cache, false, layer, j, g * sh.head_dim + d);
           EXPECT_NEAR(out[t * q_dim + h * sh.head_dim + d], ref, 1e-5)
-              << "t " << t << " h " << h << " window " << sh.window;
+              << dtype_name(kv_type) << " t " << t << " h " << h << " window " << sh.window;
         }
       }
+  }
   }
   }
 }

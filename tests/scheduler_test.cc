@@ -4,6 +4,8 @@
 
 #include <gtest/gtest.h>
 
+#include <cstring>
+
 #include <chrono>
 #include <condition_variable>
 #include <future>
@@ -130,9 +132,20 @@ TEST(KvCache, MapsPositionsThroughBlocks) {
   ASSERT_TRUE(a.reserve(6));  // a gets blocks 0 and 3, b blocks 1 and 2
   EXPECT_EQ(a.capacity(), 8);
   EXPECT_FALSE(b.reserve(9));
-  for (int p = 0; p < 8; ++p) a.k(0, p)[0] = static_cast<float>(p);
-  for (int p = 0; p < 8; ++p) b.k(0, p)[0] = -1.0f;
-  for (int p = 0; p < 8; ++p) EXPECT_EQ(a.k(0, p)[0], static_cast<float>(p));
+  for (int p = 0; p < 8; ++p) {
+    const float k[2] = {static_cast<float>(p), 0.5f}, v[2] = {-static_cast<float>(p), 2.0f};
+    a.store(0, p, k, v);
+  }
+  const float minus[2] = {-1.0f, -1.0f};
+  for (int p = 0; p < 8; ++p) b.store(0, p, minus, minus);
+  for (int p = 0; p < 8; ++p) {
+    float k[2], v[2];
+    std::memcpy(k, a.k(0, p), sizeof(k));
+    std::memcpy(v, a.v(0, p), sizeof(v));
+    EXPECT_EQ(k[0], static_cast<float>(p));
+    EXPECT_EQ(v[0], -static_cast<float>(p));
+    EXPECT_EQ(v[1], 2.0f);
+  }
   a.shrink(3);
   EXPECT_EQ(a.capacity(), 4);
   EXPECT_EQ(pool.blocks_in_use(), 3);

@@ -32,6 +32,10 @@ struct LoadOptions {
   // With a budget: mlock the resident weights and the ring's slots (an error when the
   // RLIMIT_MEMLOCK does not allow it).
   bool mlock = false;
+  // Element type of the KV cache of every session (and server pool) on this model: "f32"
+  // (exact), "f16" (half the memory) or "q8_0" (about a quarter; heads of a multiple of 32).
+  // Long-context decode reads the whole cache per token, so a smaller one is faster there.
+  std::string kv_type = "f32";
 };
 
 struct ModelInfo {

@@ -38,6 +38,7 @@ CommandRun setup_bench(CLI::App& sub) {
       ->capture_default_str();
   sub.add_option("--stream-slots", o->stream_slots, "most layer slots in the streaming ring (0: default)")
       ->check(CLI::Range(0, 64));
+  sub.add_option("--kv-type", o->kv_type, "KV cache element type: f32, f16, q8_0")->capture_default_str();
   auto serve = std::make_shared<eval::ServeBenchOptions>();
   sub.add_option("--parallel", serve->parallel,
                  "stream counts for a continuous-batching decode test, comma separated (e.g. 1,8); "
@@ -53,6 +54,7 @@ CommandRun setup_bench(CLI::App& sub) {
       serve->threads = o->threads.empty() ? 0 : o->threads.front();
       if (!o->n_gen.empty()) serve->n_gen = o->n_gen.front();
       serve->json = o->json;
+      serve->kv_type = o->kv_type;
       for (int p : serve->parallel)
         if (p < 1 || p > 256) return fail(format("--parallel %d: expected 1..256", p));
       Status s = eval::run_serve_bench(*serve, stdout, stderr);

@@ -23,9 +23,13 @@ void add_memory_flags(CLI::App& app, MemoryFlags& m) {
   app.add_option("--io-backend", m.io_backend, "reads of streamed weights: auto, io_uring, pread")
       ->capture_default_str();
   app.add_flag("--mlock", m.mlock, "with --mem-budget: lock resident weights and stream buffers in RAM");
+  app.add_option("--kv-type", m.kv_type,
+                 "KV cache element type: f32 (exact), f16 (half the memory), q8_0 (about a quarter)")
+      ->capture_default_str();
 }
 
 Status apply_memory_flags(const MemoryFlags& m, int n_ctx, LoadOptions& load) {
+  load.kv_type = m.kv_type;
   if (m.budget.empty()) {
     if (m.mlock) return make_error("--mlock needs --mem-budget");
     return Status::Ok();

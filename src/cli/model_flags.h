@@ -16,6 +16,7 @@ struct MemoryFlags {
   std::string budget;  // "" = unlimited
   std::string io_backend = "auto";
   bool mlock = false;
+  std::string kv_type = "f32";  // LoadOptions::kv_type
 };
 
 struct ModelFlags {

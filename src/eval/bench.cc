@@ -222,6 +222,7 @@ Status run_bench(const BenchOptions& o, std::FILE* out, std::FILE* log) {
     lo.budget_ctx = n_ctx;
     lo.io_backend = o.io_backend;
     lo.stream_slots = o.stream_slots;
+    lo.kv_type = o.kv_type;
     if (budgeted) NX_TRY(drop_file_cache(o.model_path));
     const auto load_t0 = Clock::now();
     NX_ASSIGN_OR_RETURN(std::shared_ptr<Model> model, Model::load(o.model_path, lo));
@@ -330,6 +331,7 @@ Status run_bench(const BenchOptions& o, std::FILE* out, std::FILE* log) {
           j["test"] = t.name;
           j["depth"] = t.depth;
           j["threads"] = t.threads;
+          j["kv_type"] = o.kv_type;
           j["n_tokens"] = t.n_tokens;
           j["reps"] = o.reps;
           j["tokens_per_s"] = ms.mean;

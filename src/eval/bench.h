@@ -57,6 +57,7 @@ struct BenchOptions {
   int n_ctx = 0;  // session context (0: depth + the largest test); the budget is planned for it
   std::string io_backend = "auto";
   int stream_slots = 0;  // LoadOptions::stream_slots
+  std::string kv_type = "f32";  // LoadOptions::kv_type
 };
 
 // Runs every (threads, depth, test) combination; results to `out` (table or JSON lines),

@@ -28,10 +28,12 @@ struct AttentionQuery {
 // head g = h / (n_head / n_head_kv):
 //   out[t][h] = sum_{j0 <= j <= p} softmax_j(scale * q[t][h] . k[j][g]) v[j][g]
 // with j0 = 0, or p - window + 1 for a sliding window (optionally soft-capped scores).
-// q, out: [n_tokens][n_head * head_dim]. Each sequence's cache must already hold positions <= p.
-// scratch: pool.size() * scratch_stride floats (one row of scores per thread), scratch_stride
-// > every p. Each (token, head) is computed by one thread start to finish, so results depend
-// neither on the thread count nor on which other tokens share the batch.
+// q, out: [n_tokens][n_head * head_dim]. Each sequence's cache must already hold positions <= p;
+// every cache of the batch has the same element type (kv_type.h).
+// scratch: pool.size() * scratch_stride floats (scores of one head group per thread),
+// scratch_stride >= (n_head / n_head_kv) * (p + 1) for every p. Each (token, KV head) is
+// computed by one thread start to finish, so results depend neither on the thread count nor
+// on which other tokens share the batch.
 void attention(const float* q, std::span<const AttentionQuery> queries, int layer, const AttentionShape& shape,
                float* out, float* scratch, int scratch_stride, ThreadPool& pool);
 

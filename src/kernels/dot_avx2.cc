@@ -132,6 +132,151 @@ float dot_bf16_f32(int n, const void* wv, const void* av) {
   return sum;
 }
 
+void f16_to_f32(int n, const void* rowv, float* out) {
+  const auto* row = static_cast<const fp16_t*>(rowv);
+  int i = 0;
+  for (; i + 8 <= n; i += 8)
+    _mm256_storeu_ps(out + i, _mm256_cvtph_ps(_mm_loadu_si128(reinterpret_cast<const __m128i*>(row + i))));
+  for (; i < n; ++i) out[i] = h2f(row[i]);
+}
+
+void q8_0_to_f32(int n, const void* rowv, float* out) {
+  const auto* row = static_cast<const BlockQ8_0*>(rowv);
+  for (int b = 0; b < n / kQK8_0; ++b, out += kQK8_0) {
+    const __m256 d = _mm256_set1_ps(h2f(row[b].d));
+    for (int j = 0; j < kQK8_0; j += 8) {
+      const __m256i q = _mm256_cvtepi8_epi32(_mm_loadl_epi64(reinterpret_cast<const __m128i*>(row[b].qs + j)));
+      _mm256_storeu_ps(out + j, _mm256_mul_ps(d, _mm256_cvtepi32_ps(q)));
+    }
+  }
+}
+
+// Four query heads per key row: the row is loaded once, and the four horizontal sums share
+// their shuffles (hadd of hadds leaves [q0.k, q1.k, q2.k, q3.k] in one register).
+void attn_scores_f32(int hd, const float* q, int n_q, const float* k, int k_stride, int n_pos, float scale, float* s,
+                     int s_stride) {
+  if (hd % 8 != 0) {
+    for (int j = 0; j < n_pos; ++j)
+      for (int i = 0; i < n_q; ++i) s[i * s_stride + j] = dot_f32_f32(hd, k + j * k_stride, q + i * hd) * scale;
+    return;
+  }
+  const __m128 sc = _mm_set1_ps(scale);
+  for (int j = 0; j < n_pos; ++j) {
+    const float* kj = k + static_cast<size_t>(j) * k_stride;
+    int i = 0;
+    for (; i + 4 <= n_q; i += 4) {
+      const float* q0 = q + static_cast<size_t>(i) * hd;
+      __m256 a0 = _mm256_setzero_ps(), a1 = _mm256_setzero_ps(), a2 = _mm256_setzero_ps(), a3 = _mm256_setzero_ps();
+      for (int d = 0; d < hd; d += 8) {
+        const __m256 kv = _mm256_loadu_ps(kj + d);
+        a0 = _mm256_fmadd_ps(kv, _mm256_loadu_ps(q0 + d), a0);
+        a1 = _mm256_fmadd_ps(kv, _mm256_loadu_ps(q0 + hd + d), a1);
+        a2 = _mm256_fmadd_ps(kv, _mm256_loadu_ps(q0 + 2 * hd + d), a2);
+        a3 = _mm256_fmadd_ps(kv, _mm256_loadu_ps(q0 + 3 * hd + d), a3);
+      }
+      const __m256 h = _mm256_hadd_ps(_mm256_hadd_ps(a0, a1), _mm256_hadd_ps(a2, a3));
+      alignas(16) float r[4];
+      _mm_store_ps(r, _mm_mul_ps(_mm_add_ps(_mm256_castps256_ps128(h), _mm256_extractf128_ps(h, 1)), sc));
+      for (int m = 0; m < 4; ++m) s[(i + m) * s_stride + j] = r[m];
+    }
+    for (; i < n_q; ++i) s[i * s_stride + j] = dot_f32_f32(hd, kj, q + static_cast<size_t>(i) * hd) * scale;
+  }
+}
+
+// Two heads at a time, up to 32 output elements each in eight registers, while every
+// position's value row streams past them: each row load feeds two FMAs.
+void attn_weighted_sum_f32(int hd, const float* w, int w_stride, int n_q, const float* v, int v_stride, int n_pos,
+                           float* out) {
+  if (hd % 8 != 0) {
+    for (int i = 0; i < n_q; ++i)
+      for (int j = 0; j < n_pos; ++j)
+        for (int d = 0; d < hd; ++d) out[i * hd + d] += w[i * w_stride + j] * v[j * v_stride + d];
+    return;
+  }
+  for (int i = 0; i < n_q; i += 2) {
+    const bool pair = i + 1 < n_q;
+    float* o0 = out + static_cast<size_t>(i) * hd;
+    float* o1 = pair ? o0 + hd : o0;
+    const float* w0 = w + static_cast<size_t>(i) * w_stride;
+    const float* w1 = pair ? w0 + w_stride : w0;
+    for (int d0 = 0; d0 < hd; d0 += 32) {
+      const int nv = (hd - d0) >= 32 ? 4 : (hd - d0) / 8;
+      __m256 a0[4], a1[4];
+      for (int m = 0; m < nv; ++m) {
+        a0[m] = _mm256_loadu_ps(o0 + d0 + 8 * m);
+        a1[m] = _mm256_setzero_ps();
+      }
+      for (int j = 0; j < n_pos; ++j) {
+        const __m256 x0 = _mm256_set1_ps(w0[j]), x1 = _mm256_set1_ps(w1[j]);
+        const float* vj = v + static_cast<size_t>(j) * v_stride + d0;
+        for (int m = 0; m < nv; ++m) {
+          const __m256 vv = _mm256_loadu_ps(vj + 8 * m);
+          a0[m] = _mm256_fmadd_ps(x0, vv, a0[m]);
+          a1[m] = _mm256_fmadd_ps(x1, vv, a1[m]);
+        }
+      }
+      for (int m = 0; m < nv; ++m) {
+        _mm256_storeu_ps(o0 + d0 + 8 * m, a0[m]);
+        if (pair) _mm256_storeu_ps(o1 + d0 + 8 * m, _mm256_add_ps(_mm256_loadu_ps(o1 + d0 + 8 * m), a1[m]));
+      }
+    }
+  }
+}
+
+namespace {
+
+// e^x for x in [-87.3, 88.7] (clamped), relative error ~2e-7: x = k ln2 + r with |r| <= ln2/2,
+// e^r by its degree-6 Taylor polynomial, 2^k put into the exponent bits.
+__m256 exp_ps(__m256 x) {
+  x = _mm256_max_ps(_mm256_min_ps(x, _mm256_set1_ps(88.7f)), _mm256_set1_ps(-87.3f));
+  const __m256 k = _mm256_round_ps(_mm256_mul_ps(x, _mm256_set1_ps(1.44269504f)), _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
+  // ln2 split in two so k * ln2_hi is exact
+  __m256 r = _mm256_fnmadd_ps(k, _mm256_set1_ps(0.693359375f), x);
+  r = _mm256_fnmadd_ps(k, _mm256_set1_ps(-2.12194440e-4f), r);
+  __m256 p = _mm256_set1_ps(1.0f / 720);
+  p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(1.0f / 120));
+  p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(1.0f / 24));
+  p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(1.0f / 6));
+  p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(0.5f));
+  p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(1.0f));
+  p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(1.0f));
+  const __m256i e = _mm256_slli_epi32(_mm256_add_epi32(_mm256_cvtps_epi32(k), _mm256_set1_epi32(127)), 23);
+  return _mm256_mul_ps(p, _mm256_castsi256_ps(e));
+}
+
+}  // namespace
+
+void softmax_f32(int n, float* x) {
+  if (n <= 0) return;
+  __m256 mv = _mm256_set1_ps(x[0]);
+  int i = 0;
+  for (; i + 8 <= n; i += 8) mv = _mm256_max_ps(mv, _mm256_loadu_ps(x + i));
+  __m128 m4 = _mm_max_ps(_mm256_castps256_ps128(mv), _mm256_extractf128_ps(mv, 1));
+  m4 = _mm_max_ps(m4, _mm_movehl_ps(m4, m4));
+  m4 = _mm_max_ss(m4, _mm_movehdup_ps(m4));
+  float mx = _mm_cvtss_f32(m4);
+  for (; i < n; ++i) mx = x[i] > mx ? x[i] : mx;
+  const __m256 mb = _mm256_set1_ps(mx);
+  __m256 sum = _mm256_setzero_ps();
+  i = 0;
+  for (; i + 8 <= n; i += 8) {
+    const __m256 e = exp_ps(_mm256_sub_ps(_mm256_loadu_ps(x + i), mb));
+    _mm256_storeu_ps(x + i, e);
+    sum = _mm256_add_ps(sum, e);
+  }
+  float s = hsum(sum);
+  for (; i < n; ++i) {
+    alignas(32) float t[8] = {x[i] - mx};
+    const float e = _mm256_cvtss_f32(exp_ps(_mm256_load_ps(t)));
+    x[i] = e;
+    s += e;
+  }
+  const __m256 inv = _mm256_set1_ps(1.0f / s);
+  i = 0;
+  for (; i + 8 <= n; i += 8) _mm256_storeu_ps(x + i, _mm256_mul_ps(_mm256_loadu_ps(x + i), inv));
+  for (; i < n; ++i) x[i] *= 1.0f / s;
+}
+
 float dot_q4_0_q8_0(int n, const void* wv, const void* av) {
   const auto* w = static_cast<const BlockQ4_0*>(wv);
   return dot_blocks32<true>(n / kQK4_0, w, static_cast<const BlockQ8_0*>(av), [&](int b) {

@@ -22,6 +22,15 @@ float dot_q3_k_q8_k(int n, const void* w, const void* a);
 float dot_q4_k_q8_k(int n, const void* w, const void* a);
 float dot_q5_k_q8_k(int n, const void* w, const void* a);
 float dot_q6_k_q8_k(int n, const void* w, const void* a);
+// RowToF32Fn and the attention kernels (kernel_table.h), for KV cache rows.
+void f32_to_f32(int n, const void* row, float* out);
+void f16_to_f32(int n, const void* row, float* out);
+void q8_0_to_f32(int n, const void* row, float* out);
+void attn_scores_f32(int hd, const float* q, int n_q, const float* k, int k_stride, int n_pos, float scale, float* s,
+                     int s_stride);
+void attn_weighted_sum_f32(int hd, const float* w, int w_stride, int n_q, const float* v, int v_stride, int n_pos,
+                           float* out);
+void softmax_f32(int n, float* x);
 }  // namespace scalar
 
 // AVX2 + FMA + F16C (maddubs / madd integer dots).
@@ -39,6 +48,13 @@ float dot_q3_k_q8_k(int n, const void* w, const void* a);
 float dot_q4_k_q8_k(int n, const void* w, const void* a);
 float dot_q5_k_q8_k(int n, const void* w, const void* a);
 float dot_q6_k_q8_k(int n, const void* w, const void* a);
+void f16_to_f32(int n, const void* row, float* out);
+void q8_0_to_f32(int n, const void* row, float* out);
+void attn_scores_f32(int hd, const float* q, int n_q, const float* k, int k_stride, int n_pos, float scale, float* s,
+                     int s_stride);
+void attn_weighted_sum_f32(int hd, const float* w, int w_stride, int n_q, const float* v, int v_stride, int n_pos,
+                           float* out);
+void softmax_f32(int n, float* x);
 // GemmFn (kernel_table.h): bitwise equal to the dots above, tokens in groups of 4.
 void gemm_q8_0_q8_0(int n, const void* w, size_t w_stride, int n_rows, const void* a, size_t a_stride, int n_tok,
                     float* y, size_t y_stride);

@@ -4,6 +4,7 @@
 #include <cstring>
 
 #include "kernels/dot_kernels.h"
+#include "kernels/ops.h"
 #include "tensor/blocks.h"
 #include "util/fp16.h"
 
@@ -121,5 +122,38 @@ float dot_q8_0_q8_0(int n, const void* wv, const void* av) {
   }
   return sum;
 }
+
+void f32_to_f32(int n, const void* row, float* out) { std::memcpy(out, row, sizeof(float) * n); }
+
+void f16_to_f32(int n, const void* rowv, float* out) {
+  const auto* row = static_cast<const fp16_t*>(rowv);
+  for (int i = 0; i < n; ++i) out[i] = fp16_to_f32(row[i]);
+}
+
+void q8_0_to_f32(int n, const void* rowv, float* out) {
+  const auto* row = static_cast<const BlockQ8_0*>(rowv);
+  for (int b = 0; b < n / kQK8_0; ++b) {
+    const float d = h2f(row[b].d);
+    for (int j = 0; j < kQK8_0; ++j) out[kQK8_0 * b + j] = d * static_cast<float>(row[b].qs[j]);
+  }
+}
+
+void attn_scores_f32(int hd, const float* q, int n_q, const float* k, int k_stride, int n_pos, float scale, float* s,
+                     int s_stride) {
+  for (int j = 0; j < n_pos; ++j)
+    for (int i = 0; i < n_q; ++i) s[i * s_stride + j] = dot_f32_f32(hd, k + j * k_stride, q + i * hd) * scale;
+}
+
+void attn_weighted_sum_f32(int hd, const float* w, int w_stride, int n_q, const float* v, int v_stride, int n_pos,
+                           float* out) {
+  for (int i = 0; i < n_q; ++i)
+    for (int j = 0; j < n_pos; ++j) {
+      const float wj = w[i * w_stride + j];
+      const float* vj = v + j * v_stride;
+      for (int d = 0; d < hd; ++d) out[i * hd + d] += wj * vj[d];
+    }
+}
+
+void softmax_f32(int n, float* x) { softmax_inplace(x, n); }
 
 }  // namespace nexus::scalar

@@ -25,6 +25,12 @@ KernelTable::KernelTable(SimdLevel level) : level_(level) {
   set(DType::Q5_K, DType::Q8_K, quantize_act_q8_k, scalar::dot_q5_k_q8_k);
   set(DType::Q6_K, DType::Q8_K, quantize_act_q8_k, scalar::dot_q6_k_q8_k);
 
+  auto set_to_f32 = [&](DType w, RowToF32Fn f) { kernels_[static_cast<int>(w)].to_f32 = f; };
+  set_to_f32(DType::F32, scalar::f32_to_f32);
+  set_to_f32(DType::F16, scalar::f16_to_f32);
+  set_to_f32(DType::Q8_0, scalar::q8_0_to_f32);
+  attention_ = {scalar::attn_scores_f32, scalar::attn_weighted_sum_f32, scalar::softmax_f32};
+
   // Higher levels replace the dots they have; activation formats stay the same, so a
   // type without a SIMD dot keeps its scalar one.
   // A level's gemm must match its own dot bitwise, so replacing a dot drops any gemm of a
@@ -51,6 +57,9 @@ KernelTable::KernelTable(SimdLevel level) : level_(level) {
     set_gemm(DType::Q8_0, avx2::gemm_q8_0_q8_0);
     set_gemm(DType::Q4_K, avx2::gemm_q4_k_q8_k);
     set_gemm(DType::Q6_K, avx2::gemm_q6_k_q8_k);
+    set_to_f32(DType::F16, avx2::f16_to_f32);
+    set_to_f32(DType::Q8_0, avx2::q8_0_to_f32);
+    attention_ = {avx2::attn_scores_f32, avx2::attn_weighted_sum_f32, avx2::softmax_f32};
   }
   if (level >= SimdLevel::kAvx512) {
     set_dot(DType::F32, avx512::dot_f32_f32);

@@ -25,6 +25,26 @@ using DotFn = float (*)(int n, const void* w_row, const void* act_row);
 using GemmFn = void (*)(int n, const void* w, size_t w_stride, int n_rows, const void* act, size_t act_stride,
                         int n_tok, float* y, size_t y_stride);
 
+// n elements of a row stored in the weight type (F32, F16, Q8_0: the KV cache types) as floats.
+using RowToF32Fn = void (*)(int n, const void* row, float* out);
+
+// Attention over a run of cached positions whose key / value rows are F32 (in place for an
+// F32 cache, converted copies otherwise), for n_q query heads that share them:
+//   scores:       s[i * s_stride + j] = scale * q_i . k_j       (q_i at q + i * hd)
+//   weighted_sum: out_i += sum_j w[i * w_stride + j] v_j        (out_i at out + i * hd)
+// with k_j at k + j * k_stride, v_j at v + j * v_stride, for i < n_q, j < n_pos.
+using AttnScoresFn = void (*)(int hd, const float* q, int n_q, const float* k, int k_stride, int n_pos, float scale,
+                              float* s, int s_stride);
+using AttnWeightedSumFn = void (*)(int hd, const float* w, int w_stride, int n_q, const float* v, int v_stride,
+                                   int n_pos, float* out);
+// x = softmax(x) over n elements (max subtracted first).
+using SoftmaxFn = void (*)(int n, float* x);
+struct AttentionKernels {
+  AttnScoresFn scores = nullptr;
+  AttnWeightedSumFn weighted_sum = nullptr;
+  SoftmaxFn softmax = nullptr;
+};
+
 // Converts n floats into row_bytes(act_type, n) bytes of activation format.
 using QuantizeActFn = void (*)(int n, const float* x, void* act_row);
 
@@ -33,6 +53,7 @@ struct DotKernel {
   QuantizeActFn quantize_act = nullptr;  // for F32 a plain copy
   DotFn dot = nullptr;                   // null: weight type not supported
   GemmFn gemm = nullptr;                 // null: matmul calls `dot` per element
+  RowToF32Fn to_f32 = nullptr;           // F32, F16 and Q8_0 only (KV cache types)
 };
 
 class KernelTable {
@@ -45,9 +66,11 @@ class KernelTable {
   bool supports(DType w) const { return entry(w).dot != nullptr; }
   // Entry for weight type w; entry.dot is null for unsupported types.
   const DotKernel& entry(DType w) const;
+  const AttentionKernels& attention() const { return attention_; }
 
  private:
   SimdLevel level_;
+  AttentionKernels attention_;
   DotKernel kernels_[kNumDTypeIds];
 };
 

@@ -1,5 +1,7 @@
 #include "kv/kv_cache.h"
 
+#include "kv/kv_type.h"
+
 namespace nexus {
 
 int KvCache::log2_exact(int n) {
@@ -7,6 +9,11 @@ int KvCache::log2_exact(int n) {
   while ((1 << s) < n) ++s;
   NX_CHECK((1 << s) == n, "block size %d is not a power of two", n);
   return s;
+}
+
+void KvCache::store(int layer, int pos, const float* k, const float* v) {
+  encode_kv_row(type(), k, pool_->k(block_of(pos), layer, slot_of(pos)), kv_dim());
+  encode_kv_row(type(), v, pool_->v(block_of(pos), layer, slot_of(pos)), kv_dim());
 }
 
 bool KvCache::reserve(int n_positions) {

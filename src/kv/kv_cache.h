@@ -19,16 +19,18 @@ class KvCache {
   KvCache& operator=(const KvCache&) = delete;
 
   int kv_dim() const { return pool_->kv_dim(); }
+  DType type() const { return pool_->type(); }
   int capacity() const { return static_cast<int>(blocks_.size()) << shift_; }  // positions with a block
   int block_tokens() const { return pool_->block_tokens(); }
   std::span<const int> blocks() const { return blocks_; }
   KvPool& pool() { return *pool_; }
+  const KvPool& pool() const { return *pool_; }
 
-  // Row of `pos` (< capacity()) in `layer`: kv_dim floats.
-  float* k(int layer, int pos) { return pool_->k(block_of(pos), layer, slot_of(pos)); }
-  float* v(int layer, int pos) { return pool_->v(block_of(pos), layer, slot_of(pos)); }
-  const float* k(int layer, int pos) const { return pool_->k(block_of(pos), layer, slot_of(pos)); }
-  const float* v(int layer, int pos) const { return pool_->v(block_of(pos), layer, slot_of(pos)); }
+  // Row of `pos` (< capacity()) in `layer`: kv_dim elements of type().
+  const uint8_t* k(int layer, int pos) const { return pool_->k(block_of(pos), layer, slot_of(pos)); }
+  const uint8_t* v(int layer, int pos) const { return pool_->v(block_of(pos), layer, slot_of(pos)); }
+  // Writes position `pos` of `layer` from kv_dim floats each, converted to type().
+  void store(int layer, int pos, const float* k, const float* v);
 
   // Allocates blocks until capacity() >= n_positions. False (with what was allocated kept)
   // when the pool runs out.

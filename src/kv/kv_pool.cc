@@ -1,14 +1,18 @@
 #include "kv/kv_pool.h"
 
+#include "kv/kv_type.h"
+
 namespace nexus {
 
-KvPool::KvPool(int n_layer, int kv_dim, int block_tokens, int n_blocks)
+KvPool::KvPool(int n_layer, int kv_dim, int block_tokens, int n_blocks, DType type)
     : n_layer_(n_layer),
       kv_dim_(kv_dim),
       block_tokens_(block_tokens),
       n_blocks_(n_blocks),
-      k_(static_cast<size_t>(n_blocks) * n_layer * block_tokens * kv_dim),
-      v_(static_cast<size_t>(n_blocks) * n_layer * block_tokens * kv_dim),
+      type_(type),
+      row_bytes_(kv_row_bytes(type, kv_dim)),
+      k_(static_cast<size_t>(n_blocks) * n_layer * block_tokens * row_bytes_),
+      v_(static_cast<size_t>(n_blocks) * n_layer * block_tokens * row_bytes_),
       refs_(n_blocks, 0),
       hash_of_(n_blocks, 0),
       lru_pos_(n_blocks) {

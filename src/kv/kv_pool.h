@@ -3,7 +3,8 @@
 // whose prompts start alike (prefix reuse).
 //
 // A block holds block_tokens consecutive positions of one sequence, for every layer:
-// k[block][layer][slot][kv_dim] (same for v), F32. Blocks are reference-counted; a block whose
+// k[block][layer][slot] = one row of kv_dim elements in the pool's type (F32, F16 or Q8_0,
+// kv_type.h), same for v. Blocks are reference-counted; a block whose
 // count drops to zero stays "cached" (its keys and values intact, findable by the hash of the
 // tokens it and all blocks before it hold) until allocate() needs it, least recently used first.
 #pragma once
@@ -16,24 +17,27 @@
 #include <vector>
 
 #include "nexus/result.h"
+#include "tensor/dtype.h"
 
 namespace nexus {
 
 class KvPool {
  public:
-  KvPool(int n_layer, int kv_dim, int block_tokens, int n_blocks);
+  KvPool(int n_layer, int kv_dim, int block_tokens, int n_blocks, DType type = DType::F32);
 
   int n_layer() const { return n_layer_; }
   int kv_dim() const { return kv_dim_; }
   int block_tokens() const { return block_tokens_; }
   int n_blocks() const { return n_blocks_; }
-  size_t bytes() const { return (k_.size() + v_.size()) * sizeof(float); }
+  DType type() const { return type_; }
+  size_t row_bytes() const { return row_bytes_; }  // one position's K (or V) in one layer
+  size_t bytes() const { return k_.size() + v_.size(); }
 
-  // Row of `slot` (0..block_tokens) of `block` in `layer`: kv_dim floats.
-  float* k(int block, int layer, int slot) { return k_.data() + offset(block, layer, slot); }
-  float* v(int block, int layer, int slot) { return v_.data() + offset(block, layer, slot); }
-  const float* k(int block, int layer, int slot) const { return k_.data() + offset(block, layer, slot); }
-  const float* v(int block, int layer, int slot) const { return v_.data() + offset(block, layer, slot); }
+  // Row of `slot` (0..block_tokens) of `block` in `layer`: kv_dim elements of type().
+  uint8_t* k(int block, int layer, int slot) { return k_.data() + offset(block, layer, slot); }
+  uint8_t* v(int block, int layer, int slot) { return v_.data() + offset(block, layer, slot); }
+  const uint8_t* k(int block, int layer, int slot) const { return k_.data() + offset(block, layer, slot); }
+  const uint8_t* v(int block, int layer, int slot) const { return v_.data() + offset(block, layer, slot); }
 
   // A block with count 1: a never-used one, else the least recently used cached one (its
   // prefix entry dropped). -1 when every block is in use.
@@ -59,12 +63,14 @@ class KvPool {
     NX_DCHECK(block >= 0 && block < n_blocks_ && layer >= 0 && layer < n_layer_ && slot >= 0 &&
                   slot < block_tokens_,
               "block %d layer %d slot %d", block, layer, slot);
-    return ((static_cast<size_t>(block) * n_layer_ + layer) * block_tokens_ + slot) * kv_dim_;
+    return ((static_cast<size_t>(block) * n_layer_ + layer) * block_tokens_ + slot) * row_bytes_;
   }
   void forget_hash(int block);
 
   int n_layer_, kv_dim_, block_tokens_, n_blocks_;
-  std::vector<float> k_, v_;
+  DType type_;
+  size_t row_bytes_;
+  std::vector<uint8_t> k_, v_;
   std::vector<int> refs_;
   std::vector<uint64_t> hash_of_;           // 0: no prefix published
   std::vector<int> free_;                   // count 0, no prefix

@@ -1,5 +1,7 @@
 #include "memory/tiered_weights.h"
 
+#include "kv/kv_type.h"
+
 #include <sys/mman.h>
 #include <unistd.h>
 
@@ -61,11 +63,6 @@ uint64_t scratch_bytes(const ModelConfig& c, int n_ctx, int threads) {
 
 }  // namespace
 
-uint64_t kv_cache_bytes(const ModelConfig& c, int n_ctx) {
-  return uint64_t{2} * sizeof(float) * static_cast<uint64_t>(c.n_layer) * static_cast<uint64_t>(n_ctx) *
-         static_cast<uint64_t>(c.kv_dim());
-}
-
 Result<std::unique_ptr<TieredWeights>> TieredWeights::create(const std::string& path, const gguf::File& file,
                                                             const ModelConfig& c, LlamaWeights& w,
                                                             const TieredOptions& o) {
@@ -75,7 +72,7 @@ Result<std::unique_ptr<TieredWeights>> TieredWeights::create(const std::string& 
   in.n_layer = c.n_layer;
   in.n_ctx = o.n_ctx;
   in.budget = o.budget;
-  in.kv_bytes = kv_cache_bytes(c, o.n_ctx);
+  in.kv_bytes = kv_cache_bytes(o.kv_type, c.n_layer, c.kv_dim(), o.n_ctx);
   in.scratch_bytes = scratch_bytes(c, o.n_ctx, o.threads);
   in.max_slots = o.max_slots;
   in.align = kAlign;

@@ -23,6 +23,7 @@
 #include "memory/residency_plan.h"
 #include "model/llama_weights.h"
 #include "model/model_config.h"
+#include "tensor/dtype.h"
 
 namespace nexus {
 
@@ -34,10 +35,8 @@ struct TieredOptions {
   int max_slots = 2;
   bool direct = true;
   bool mlock = false;  // lock the resident copy and the ring's slots in RAM
+  DType kv_type = DType::F32;  // KV cache element type (kv_type.h)
 };
-
-// Bytes of the F32 KV cache of n_ctx positions (keys and values, every layer).
-uint64_t kv_cache_bytes(const ModelConfig& c, int n_ctx);
 
 class TieredWeights {
  public:

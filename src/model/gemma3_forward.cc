@@ -30,7 +30,8 @@ void gemma3_layer_forward(const ModelConfig& c, const LayerWeights& l, int il, R
   rope_tokens_inplace(k, n, c.n_head_kv, hd, cos_a, sin_a, rope);  // k = rope(k, pos)
   store_kv(s, il, n, c.kv_dim());
   // attn = softmax(attn_scale * q K^T + causal (and, local, window) mask) V
-  attention(q, std::span(s.queries.data(), n), il, shape, s.attn.data(), s.scores.data(), s.max_pos, pool);
+  attention(q, std::span(s.queries.data(), n), il, shape, s.attn.data(), s.scores.data(),
+            c.n_head / c.n_head_kv * s.max_pos, pool);
   matmul(l.attn_output, s.attn.data(), n, s.proj.data(), pool);  // o = Wo attn
   rmsnorm_rows(s.proj.data(), f32_data(l.post_attention_norm), eps, n, E, s.proj.data());  // o = rmsnorm(o) * w_post_attn
   add_inplace(s.x.data(), s.proj.data(), static_cast<int64_t>(n) * E);  // x += o

@@ -28,13 +28,12 @@ RunState::RunState(const ModelConfig& c, int max_batch_, int max_pos_, int n_thr
       rope_sin(static_cast<size_t>(max_batch_) * (c.rope.n_rot / 2)),
       rope_cos_local(static_cast<size_t>(max_batch_) * (c.rope_local.n_rot / 2)),
       rope_sin_local(static_cast<size_t>(max_batch_) * (c.rope_local.n_rot / 2)),
-      scores(static_cast<size_t>(n_threads) * max_pos_) {}
+      scores(static_cast<size_t>(n_threads) * c.n_head / c.n_head_kv * max_pos_) {}
 
 void store_kv(RunState& s, int il, int n, int kv_dim) {
   for (int t = 0; t < n; ++t) {
     const size_t row = static_cast<size_t>(t) * kv_dim;
-    std::memcpy(s.token_kv[t]->k(il, s.queries[t].pos), &s.k[row], kv_dim * sizeof(float));
-    std::memcpy(s.token_kv[t]->v(il, s.queries[t].pos), &s.v[row], kv_dim * sizeof(float));
+    s.token_kv[t]->store(il, s.queries[t].pos, &s.k[row], &s.v[row]);
   }
 }
 
@@ -75,7 +74,7 @@ void layer_forward(const ModelConfig& c, const LayerWeights& l, int il, RunState
   store_kv(s, il, n, KV);
   // attn = softmax(q K^T / sqrt(hd) + causal mask) V, n_head / n_head_kv query heads per KV head
   attention(s.q.data(), std::span(s.queries.data(), n), il, {c.n_head, c.n_head_kv, hd}, s.attn.data(),
-            s.scores.data(), s.max_pos, pool);
+            s.scores.data(), c.n_head / c.n_head_kv * s.max_pos, pool);
   matmul(l.attn_output, s.attn.data(), n, s.proj.data(), pool);  // x += Wo attn
   add_inplace(s.x.data(), s.proj.data(), static_cast<int64_t>(n) * E);
 

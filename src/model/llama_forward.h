@@ -49,7 +49,7 @@ struct RunState {
   std::vector<float> rope_sin; // [B][n_rot / 2]
   std::vector<float> rope_cos_local;  // [B][n_rot / 2] gemma3 local layers (own RoPE base)
   std::vector<float> rope_sin_local;  // [B][n_rot / 2]
-  std::vector<float> scores;   // [n_threads][max_pos] attention scores, one row per thread
+  std::vector<float> scores;   // [n_threads][group * max_pos] attention scores of a head group per thread
 };
 
 // Copies the batch's keys and values (s.k, s.v, after RoPE) into each token's cache at layer il.

@@ -2,6 +2,7 @@
 #include <algorithm>
 #include <utility>
 
+#include "kv/kv_type.h"
 #include "memory/io_reader.h"
 #include "memory/tiered_weights.h"
 #include "model/model_impl.h"
@@ -40,6 +41,8 @@ Result<std::shared_ptr<Model>> Model::load(const std::string& path, const LoadOp
   std::unique_ptr<ModelImpl> impl = std::move(loaded).value();
   const ModelConfig& c = impl->config;
   impl->threads = options.threads > 0 ? options.threads : default_thread_count();
+  NX_ASSIGN_OR_RETURN(impl->kv_type, parse_kv_type(options.kv_type));
+  NX_TRY(check_kv_type(impl->kv_type, c.head_dim));
   if (options.mem_budget > 0) {
     TieredOptions t;
     t.budget = options.mem_budget;
@@ -47,6 +50,7 @@ Result<std::shared_ptr<Model>> Model::load(const std::string& path, const LoadOp
     t.threads = impl->threads;
     if (options.stream_slots > 0) t.max_slots = options.stream_slots;
     t.mlock = options.mlock;
+    t.kv_type = impl->kv_type;
     NX_ASSIGN_OR_RETURN(t.backend, parse_io_backend(options.io_backend));
     Result<std::unique_ptr<TieredWeights>> tiered = TieredWeights::create(path, impl->file, c, impl->weights, t);
     if (!tiered.ok()) return tiered.error();

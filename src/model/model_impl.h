@@ -28,6 +28,7 @@ class ModelImpl {
   std::unique_ptr<Tokenizer> tokenizer;
   ModelInfo info;
   int threads = 1;
+  DType kv_type = DType::F32;  // KV cache element type (LoadOptions::kv_type)
   // Set when loaded with a memory budget: resident copies and the layer stream. Null otherwise.
   std::shared_ptr<TieredWeights> tiered;
   // Where the forward pass gets layer weights; null: weights.layers (all resident).

@@ -4,6 +4,7 @@
 #include <algorithm>
 #include <new>
 
+#include "kv/kv_type.h"
 #include "memory/tiered_weights.h"
 #include "model/model_impl.h"
 
@@ -19,7 +20,8 @@ SessionImpl::SessionImpl(std::shared_ptr<Model> model_, int n_ctx_)
       m(model->impl()),
       n_ctx(n_ctx_),
       pool(m.threads),
-      kv_pool(m.config.n_layer, m.config.kv_dim(), kKvBlockTokens, (n_ctx_ + kKvBlockTokens - 1) / kKvBlockTokens),
+      kv_pool(m.config.n_layer, m.config.kv_dim(), kKvBlockTokens, (n_ctx_ + kKvBlockTokens - 1) / kKvBlockTokens,
+              m.kv_type),
       cache(kv_pool),
       state(m.config, std::min(kMaxBatch, n_ctx_), n_ctx_, pool.size()),
       logits(m.config.n_vocab) {
@@ -37,7 +39,7 @@ Result<std::unique_ptr<Session>> Session::create(std::shared_ptr<Model> model, i
   // Refuse a cache that cannot fit in RAM up front: zero-filling it would get the process
   // killed instead of returning an error.
   const ModelConfig& c = model->impl().config;
-  const double kv_bytes = 2.0 * sizeof(float) * c.n_layer * static_cast<double>(n_ctx) * c.kv_dim();
+  const double kv_bytes = static_cast<double>(kv_cache_bytes(model->impl().kv_type, c.n_layer, c.kv_dim(), n_ctx));
   const double ram = static_cast<double>(sysconf(_SC_PHYS_PAGES)) * static_cast<double>(sysconf(_SC_PAGE_SIZE));
   if (ram > 0 && kv_bytes > ram)
     return make_error(format("a context of %d tokens needs a %.0f MiB KV cache, more than the %.0f MiB of RAM",

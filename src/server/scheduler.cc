@@ -16,6 +16,7 @@
 #include "decode/text_stream.h"
 #include "kv/kv_cache.h"
 #include "kv/kv_pool.h"
+#include "kv/kv_type.h"
 #include "model/model_impl.h"
 
 namespace nexus {
@@ -115,7 +116,7 @@ SchedulerImpl::SchedulerImpl(std::shared_ptr<Model> model, const SchedulerOption
       model_(std::move(model)),
       m_(model_->impl()),
       pool_(m_.threads),
-      kv_pool_(m_.config.n_layer, m_.config.kv_dim(), kBlockTokens, o.n_ctx / kBlockTokens),
+      kv_pool_(m_.config.n_layer, m_.config.kv_dim(), kBlockTokens, o.n_ctx / kBlockTokens, m_.kv_type),
       state_(m_.config, o.step_tokens, o.n_ctx_seq, pool_.size()),
       logits_(static_cast<size_t>(o.parallel) * m_.config.n_vocab),
       logprob_scratch_(m_.config.n_vocab) {
@@ -455,7 +456,8 @@ Result<std::unique_ptr<Scheduler>> Scheduler::create(std::shared_ptr<Model> mode
   o.prefill_chunk = std::clamp(o.prefill_chunk, 1, o.step_tokens);
   if (o.max_queue < 0) o.max_queue = 0;
   const ModelConfig& c = model->impl().config;
-  const double kv_mib = 2.0 * sizeof(float) * c.n_layer * static_cast<double>(o.n_ctx) * c.kv_dim() / (1 << 20);
+  const double kv_mib =
+      static_cast<double>(kv_cache_bytes(model->impl().kv_type, c.n_layer, c.kv_dim(), o.n_ctx)) / (1 << 20);
   try {
     return std::unique_ptr<Scheduler>(new Scheduler(std::make_unique<SchedulerImpl>(std::move(model), o)));
   } catch (const std::bad_alloc&) {
