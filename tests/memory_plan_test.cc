@@ -128,5 +128,27 @@ TEST(ResidencyPlan, AttentionBeforeFeedForwardAndWithinBudget) {
   }
 }
 
+TEST(ResidencyPlan, ResidentLayersSpreadOverTheModel) {
+  // All attention plus the feed-forward matrices of about three of the eight layers fit.
+  const PlanInput in = toy_model(8, 90ull << 20);
+  const Result<ResidencyPlan> r = plan_residency(in);
+  ASSERT_TRUE(r.ok()) << r.error().message;
+  std::vector<bool> ffn_resident(8, true);
+  for (size_t i = 0; i < in.tensors.size(); ++i) {
+    const PlanTensor& t = in.tensors[i];
+    if (t.priority == 4 && !r->resident[i]) ffn_resident[t.layer] = false;
+  }
+  std::vector<int> layers;
+  for (int il = 0; il < 8; ++il)
+    if (ffn_resident[il]) layers.push_back(il);
+  ASSERT_GE(layers.size(), 2u);
+  ASSERT_LE(layers.size(), 4u);
+  // Not a run from the first layer (0, 1, 2): spread over the model (4, 2, 6 first), no two
+  // neighbours.
+  EXPECT_EQ(layers[0], 2);
+  EXPECT_EQ(layers[1], 4);
+  for (size_t k = 1; k < layers.size(); ++k) EXPECT_GT(layers[k] - layers[k - 1], 1) << layers[k];
+}
+
 }  // namespace
 }  // namespace nexus

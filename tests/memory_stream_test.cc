@@ -1,6 +1,7 @@
 // The layer ring and its read backends on a plain file: bytes land where they should over many
 // passes, with io_uring (when the kernel allows it) and the forced pread fallback, with and
-// without O_DIRECT; faults (short read, file changed) stop the stream with a clear error.
+// without O_DIRECT; the I/O-only passes bench takes as the streaming roofline read exactly the
+// streamed bytes; faults (short read, file changed) stop the stream with a clear error.
 #include <fcntl.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -112,6 +113,72 @@ TEST(LayerRing, UringWhenAvailable) {
   Result<std::unique_ptr<LayerRing>> ring = LayerRing::open(f.path, f.layers, o);
   if (!ring.ok()) GTEST_SKIP() << ring.error().message;
   run_passes(f, IoBackendKind::kUring, true, 2, "io_uring");
+}
+
+// The bytes a pass reads: every extent, the last one only up to the end of the file.
+uint64_t streamed_bytes_per_pass(const Fixture& f) {
+  uint64_t n = 0;
+  for (const auto& layer : f.layers)
+    for (const Extent& e : layer) n += std::min<uint64_t>(e.len, f.bytes.size() - e.offset);
+  return n;
+}
+
+// The I/O-only pass reads exactly the streamed bytes of each timed pass, from a fresh ring and
+// from one left mid-pass, leaves the statistics as they were, and the stream carries on with
+// the right bytes afterwards.
+void expect_io_only_pass(const Fixture& f, IoBackendKind kind, int slots) {
+  LayerRingOptions o;
+  o.backend = kind;
+  o.n_slots = slots;
+  o.chunk_bytes = 8 * kPage;
+  Result<std::unique_ptr<LayerRing>> ring = LayerRing::open(f.path, f.layers, o);
+  ASSERT_TRUE(ring.ok()) << ring.error().message;
+  LayerRing& r = **ring;
+  const Result<IoOnlyRate> fresh = r.measure_io_only(1, 2);
+  ASSERT_TRUE(fresh.ok()) << fresh.error().message;
+  EXPECT_EQ(fresh->bytes, 2 * streamed_bytes_per_pass(f));
+  EXPECT_EQ(r.stats().bytes_read, 0u);
+  EXPECT_EQ(r.stats().passes, 0u);
+
+  for (int il : {0, 1}) {  // part of a forward pass
+    Result<const uint8_t*> slot = r.acquire(il);
+    ASSERT_TRUE(slot.ok()) << slot.error().message;
+    expect_layer_bytes(f, il, *slot);
+    r.release(il);
+  }
+  const StreamStats before = r.stats();
+  const Result<IoOnlyRate> rate = r.measure_io_only(1, 3);
+  ASSERT_TRUE(rate.ok()) << rate.error().message;
+  EXPECT_EQ(rate->passes, 3);
+  EXPECT_EQ(rate->bytes, 3 * streamed_bytes_per_pass(f));
+  EXPECT_GT(rate->seconds, 0.0);
+  EXPECT_GT(rate->bandwidth(), 0.0);
+  const StreamStats after = r.stats();
+  EXPECT_EQ(after.bytes_read, before.bytes_read);
+  EXPECT_EQ(after.passes, before.passes);
+  EXPECT_EQ(after.layers_read, before.layers_read);
+  EXPECT_EQ(after.depth, before.depth);
+
+  for (int pass = 0; pass < 2; ++pass)
+    for (int il : {0, 1, 3, 4}) {
+      Result<const uint8_t*> slot = r.acquire(il);
+      ASSERT_TRUE(slot.ok()) << slot.error().message;
+      expect_layer_bytes(f, il, *slot);
+      r.release(il);
+    }
+  EXPECT_EQ(r.stats().passes, before.passes + 2);
+}
+
+TEST(LayerRing, IoOnlyPassPread) {
+  const Fixture f = make_fixture("io_only_pread.bin");
+  expect_io_only_pass(f, IoBackendKind::kPread, 1);
+  expect_io_only_pass(f, IoBackendKind::kPread, 2);
+  expect_io_only_pass(f, IoBackendKind::kPread, 3);
+}
+
+TEST(LayerRing, IoOnlyPassAuto) {
+  const Fixture f = make_fixture("io_only_auto.bin");
+  expect_io_only_pass(f, IoBackendKind::kAuto, 2);
 }
 
 TEST(LayerRing, ReadInto) {

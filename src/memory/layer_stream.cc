@@ -248,7 +248,7 @@ void LayerRing::release(int il) {
     const double compute = seconds(Clock::now() - s.acquired);
     ema_compute_s_ = ema_compute_s_ == 0 ? compute : 0.8 * ema_compute_s_ + 0.2 * compute;
     const double bw = stats_.read_bandwidth();
-    if (bw > 0 && ema_compute_s_ > 0 && !order_.empty()) {
+    if (!io_only_ && bw > 0 && ema_compute_s_ > 0 && !order_.empty()) {
       const double read_s = static_cast<double>(slot_bytes_) / bw;
       const int ahead = static_cast<int>(std::ceil(read_s / ema_compute_s_));
       depth_ = std::clamp(1 + ahead, std::min(2, n_slots()), n_slots());
@@ -293,6 +293,60 @@ Status LayerRing::read_into(const std::vector<Extent>& extents, uint8_t* dst) {
   cv_.wait(lock, [&] { return job_pending_ == 0; });  // an error: let the rest land before returning
   if (!job_error_.empty()) return make_error(job_error_);
   return Status::Ok();
+}
+
+Result<IoOnlyRate> LayerRing::measure_io_only(int warmup, int passes) {
+  // One warm-up pass at least: it leaves the ring in the state every in-order pass ends in,
+  // so the timed window reads whole passes.
+  NX_CHECK(warmup >= 1 && passes >= 1, "warmup %d passes %d", warmup, passes);
+  IoOnlyRate rate;
+  rate.passes = passes;
+  if (order_.empty()) return rate;
+  StreamStats saved;
+  double saved_ema = 0;
+  int saved_depth = 0;
+  {
+    std::lock_guard lock(mu_);
+    saved = stats_;
+    saved_ema = ema_compute_s_;
+    saved_depth = depth_;
+    io_only_ = true;
+    depth_ = n_slots();
+  }
+  auto pass = [&]() -> Status {
+    for (int il : order_) {
+      if (Result<const uint8_t*> slot = acquire(il); !slot.ok()) return slot.error();
+      release(il);
+    }
+    return Status::Ok();
+  };
+  auto drain = [&] {
+    std::unique_lock lock(mu_);
+    cv_.wait(lock, [&] { return in_flight_ == 0; });
+    return stats_.bytes_read;
+  };
+  auto timed = [&]() -> Status {
+    for (int p = 0; p < warmup; ++p) NX_TRY(pass());
+    const uint64_t bytes0 = drain();
+    const Clock::time_point t0 = Clock::now();
+    for (int p = 0; p < passes; ++p) NX_TRY(pass());
+    rate.bytes = drain() - bytes0;
+    rate.seconds = seconds(Clock::now() - t0);
+    return Status::Ok();
+  };
+  const Status st = timed();
+  {
+    std::lock_guard lock(mu_);
+    io_only_ = false;
+    stats_ = saved;
+    ema_compute_s_ = saved_ema;
+    depth_ = saved_depth;
+    // The measurement's reads count neither as busy nor as idle time of the stream.
+    idle_since_ = busy_since_ = Clock::now();
+    idle_valid_ = in_flight_ == 0;
+  }
+  if (!st.ok()) return st.error();
+  return rate;
 }
 
 StreamStats LayerRing::stats() const {

@@ -40,6 +40,14 @@ struct StreamStats {
   double read_bandwidth() const { return io_busy_s > 0 ? static_cast<double>(bytes_read) / io_busy_s : 0; }
 };
 
+// One timed run of the stream without compute (LayerRing::measure_io_only).
+struct IoOnlyRate {
+  uint64_t bytes = 0;  // streamed bytes the reader returned in the timed passes
+  int passes = 0;
+  double seconds = 0;  // wall time of the timed passes
+  double bandwidth() const { return seconds > 0 ? static_cast<double>(bytes) / seconds : 0; }
+};
+
 struct LayerRingOptions {
   IoBackendKind backend = IoBackendKind::kAuto;
   int n_slots = 2;
@@ -68,6 +76,16 @@ class LayerRing {
   // Reads `extents` back to back into dst synchronously (the resident copy at load). The bytes
   // count in resident_bytes_read(), not in the stream statistics.
   Status read_into(const std::vector<Extent>& extents, uint8_t* dst);
+
+  // The stream with no compute: acquires and releases every streamed layer in order for
+  // `warmup` (>= 1) + `passes` forward passes through this ring's reader, slots, chunks and
+  // requests, prefetching as deep as the slots allow, and times the last `passes`. Its rate is
+  // what decoding could reach if compute were free, on the same byte ranges and in the same
+  // state of any cache below the file (the warm-up makes it match a decode in progress). The
+  // timed window starts and ends with the reads in flight drained, so `bytes` is exactly
+  // `passes` times the streamed bytes of a pass. Statistics and the adaptive depth are left as
+  // they were. Must not run concurrently with a forward pass.
+  Result<IoOnlyRate> measure_io_only(int warmup, int passes);
 
   StreamStats stats() const;
   void reset_stats();
@@ -130,6 +148,7 @@ class LayerRing {
   Clock::time_point busy_since_{}, idle_since_{};
   bool idle_valid_ = false;
   double ema_compute_s_ = 0;  // per layer
+  bool io_only_ = false;      // measure_io_only running: the depth stays at the slot count
   std::unique_ptr<ReadBackend> backend_;
 };
 

@@ -20,6 +20,7 @@ MemoryReport memory_report(Model& model, const std::string& path) {
     r.resident_weight_bytes = t->plan().resident_bytes;
     r.streamed_plan_bytes = t->plan().streamed_bytes_per_pass;
     r.stream = t->stats();
+    r.resident_read_s = t->load_read_seconds();
     if (const LayerRing* ring = t->ring())
       r.backend = std::string(ring->backend_name()) + (ring->direct() ? " O_DIRECT" : " buffered+DONTNEED");
   }
@@ -48,6 +49,12 @@ std::string format_memory_report(const MemoryReport& r) {
 std::string describe_memory_plan(Model& model) {
   const TieredWeights* t = model.impl().tiered.get();
   return t ? t->describe() : std::string();
+}
+
+Result<IoOnlyRate> measure_stream_io_only(Model& model, int warmup, int passes) {
+  TieredWeights* t = model.impl().tiered.get();
+  if (!t) return IoOnlyRate{};
+  return t->measure_io_only(warmup, passes);
 }
 
 void reset_stream_stats(Model& model) {

@@ -19,6 +19,7 @@ struct MemoryReport {
   uint64_t peak_rss = 0;               // VmHWM
   uint64_t file_cached = 0;            // model file pages in the page cache now
   uint64_t proc_read_bytes = 0;        // /proc/self/io read_bytes
+  double resident_read_s = 0;          // time the load took to read the resident copy
   std::string backend;                 // "io_uring O_DIRECT", ...
   StreamStats stream;
   uint64_t peak_total() const { return peak_rss + file_cached; }
@@ -32,6 +33,10 @@ std::string format_memory_report(const MemoryReport& r);
 
 // The residency plan of a budgeted model (empty string for an unbudgeted one).
 std::string describe_memory_plan(Model& model);
+
+// The stream's I/O-only rate (LayerRing::measure_io_only): `warmup` untimed passes, then
+// `passes` timed ones. An empty rate for a model that streams nothing.
+Result<IoOnlyRate> measure_stream_io_only(Model& model, int warmup, int passes);
 
 // Resets the stream's statistics (start of a measured region).
 void reset_stream_stats(Model& model);

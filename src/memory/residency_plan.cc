@@ -22,6 +22,28 @@ uint64_t extents_bytes(const std::vector<Extent>& e) {
   return s;
 }
 
+// rank[il]: the order in which layers are made resident within one priority class, spread
+// evenly over the model (van der Corput: the layers at n/2, n/4, 3n/4, n/8, ..., 0 last) rather
+// than first to last. The ring reads ahead only as many layers as it has slots, so a run of
+// fully resident layers leaves the disk idle while they compute; resident layers spread between
+// streamed ones keep it busy. The first layer comes late: at the pass boundary the output head
+// already computes with nothing to read.
+std::vector<int> spread_rank(int n_layer) {
+  std::vector<int> rank(static_cast<size_t>(std::max(n_layer, 0)), -1);
+  int bits = 1;  // 2^bits points, at least two per layer: every layer is hit
+  while ((1 << bits) < 2 * n_layer) ++bits;
+  const uint32_t points = 1u << bits;
+  int next = 0;
+  for (uint32_t k = 1; k <= points; ++k) {
+    const uint32_t j = k % points;  // 0 (the first layer) last
+    uint32_t rev = 0;               // j's bits reversed: the j-th point of the sequence, times 2^bits
+    for (int b = 0; b < bits; ++b) rev |= ((j >> b) & 1u) << (bits - 1 - b);
+    const int il = static_cast<int>((static_cast<uint64_t>(rev) * static_cast<uint64_t>(n_layer)) >> bits);
+    if (rank[il] < 0) rank[il] = next++;
+  }
+  return rank;
+}
+
 }  // namespace
 
 std::vector<Extent> merge_extents(std::vector<Extent> ranges, uint64_t align) {
@@ -90,10 +112,11 @@ Result<ResidencyPlan> plan_residency(const PlanInput& in) {
   std::vector<size_t> order;
   for (size_t i = 0; i < T; ++i)
     if (in.tensors[i].use == TensorUse::kStreamable) order.push_back(i);
+  const std::vector<int> rank = spread_rank(in.n_layer);
   std::stable_sort(order.begin(), order.end(), [&](size_t a, size_t b) {
     const PlanTensor &x = in.tensors[a], &y = in.tensors[b];
     if (x.priority != y.priority) return x.priority < y.priority;
-    return x.layer < y.layer;
+    return rank[x.layer] < rank[y.layer];
   });
 
   uint64_t resident = pinned;

@@ -11,8 +11,11 @@
 //  - streamable: the per-layer matrices. All start streamed; the ring gets as many slots as the
 //    budget allows (up to max_slots) for the largest layer; then matrices are made resident
 //    greedily while they fit, attention first (K, V, Q, O, smallest and read by every token
-//    even at long contexts), then feed-forward matrices layer by layer. A layer whose matrices
-//    are all resident needs no slot, and the slot shrinks to the largest layer still streamed.
+//    even at long contexts), then feed-forward matrices layer by layer. Within each kind the
+//    layers are taken in an order spread over the model (n/2, n/4, 3n/4, ..., the first layer
+//    late), so resident layers sit between streamed ones and the read-ahead has work while
+//    they compute. A layer whose matrices are all resident needs no slot, and the slot shrinks
+//    to the largest layer still streamed.
 #pragma once
 
 #include <cstdint>

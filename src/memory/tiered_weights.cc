@@ -223,6 +223,11 @@ void TieredWeights::reset_stats() {
   if (ring_) ring_->reset_stats();
 }
 
+Result<IoOnlyRate> TieredWeights::measure_io_only(int warmup, int passes) {
+  if (!ring_) return IoOnlyRate{};
+  return ring_->measure_io_only(warmup, passes);
+}
+
 std::string TieredWeights::describe() const {
   std::string s = describe_plan(input_, plan_);
   s += format("  I/O: %s, %s; resident copy %s read in %.2f s\n", backend_.c_str(),

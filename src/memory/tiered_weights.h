@@ -57,6 +57,8 @@ class TieredWeights {
   StreamStats stats() const;
   void reset_stats();
   const LayerRing* ring() const { return ring_; }  // null when nothing streams
+  // LayerRing::measure_io_only on the ring; an empty rate when nothing streams.
+  Result<IoOnlyRate> measure_io_only(int warmup, int passes);
   double load_read_seconds() const { return load_read_s_; }
   uint64_t resident_bytes_read() const { return resident_read_; }
 
