@@ -104,9 +104,10 @@ TEST(Ops, RopeNeoxEqualsNormalOnPermutedDims) {
 
 // The value the cache holds for element d of position j's key (or value) row in `layer`.
 float cached(const KvCache& cache, bool key, int layer, int j, int d) {
-  std::vector<float> row(cache.kv_dim());
-  dequantize_row(cache.type(), key ? cache.k(layer, j) : cache.v(layer, j), row.data(), cache.kv_dim());
-  return row[d];
+  const int hd = cache.pool().head_dim();
+  std::vector<float> row(hd);
+  dequantize_row(cache.type(), key ? cache.k(layer, j, d / hd) : cache.v(layer, j, d / hd), row.data(), hd);
+  return row[d % hd];
 }
 
 TEST(Attention, MatchesNaiveGqaReference) {
@@ -120,7 +121,7 @@ TEST(Attention, MatchesNaiveGqaReference) {
   const int n_ctx = 40, pos0 = 13, n = 9, kv_dim = sh.n_head_kv * sh.head_dim, q_dim = sh.n_head * sh.head_dim;
   // Blocks of 4 positions, handed out out of order (a decoy sequence takes every other one),
   // so positions cross block boundaries the way a shared pool lays them out.
-  KvPool kv_pool(2, kv_dim, 4, 2 * n_ctx / 4, kv_type);
+  KvPool kv_pool(2, kv_dim, 4, 2 * n_ctx / 4, kv_type, sh.head_dim);
   KvCache decoy(kv_pool), cache(kv_pool);
   for (int j = 0; j < n_ctx; j += 4) ASSERT_TRUE(decoy.reserve(j + 1) && cache.reserve(j + 1));
   const int layer = 1;

@@ -6,7 +6,6 @@
 
 #include "kernels/kernel_table.h"
 #include "kernels/ops.h"
-#include "kv/kv_type.h"
 
 namespace nexus {
 
@@ -19,25 +18,23 @@ std::vector<float>& row_scratch() {
   return buf;
 }
 
-// Calls f(j0, n, rows, stride) for each run of positions first + j0 .. first + j0 + n - 1 that
-// lie in one KV block, with F32 key (keys) or value rows of this head at rows, stride floats
-// apart: the cache's own rows for F32, converted copies otherwise.
+// Calls f(j0, n, rows) for each run of positions first + j0 .. first + j0 + n - 1 that lie in
+// one KV block, with that run's F32 key (keys) or value rows of KV head g at rows, head_dim
+// floats apart: the cache's own memory for F32, a converted copy otherwise.
 template <class F>
-void for_each_run(const KvCache& cache, bool keys, int layer, int first, int last, size_t head_offset, int hd,
+void for_each_run(const KvCache& cache, bool keys, int layer, int first, int last, int g, int hd,
                   const DotKernel& kern, F f) {
   const int bt = cache.block_tokens();
-  const size_t row_bytes = cache.pool().row_bytes();
-  const bool in_place = cache.type() == DType::F32;
   std::vector<float>& buf = row_scratch();
-  if (!in_place && buf.size() < static_cast<size_t>(bt) * hd) buf.resize(static_cast<size_t>(bt) * hd);
+  if (cache.type() != DType::F32 && buf.size() < static_cast<size_t>(bt) * hd) buf.resize(static_cast<size_t>(bt) * hd);
   for (int p = first; p <= last;) {
     const int n = std::min(last + 1, (p / bt + 1) * bt) - p;
-    const uint8_t* rows = (keys ? cache.k(layer, p) : cache.v(layer, p)) + head_offset;
-    if (in_place) {
-      f(p - first, n, reinterpret_cast<const float*>(rows), static_cast<int>(row_bytes / sizeof(float)));
+    const uint8_t* rows = keys ? cache.k(layer, p, g) : cache.v(layer, p, g);
+    if (cache.type() == DType::F32) {
+      f(p - first, n, reinterpret_cast<const float*>(rows));
     } else {
-      for (int j = 0; j < n; ++j) kern.to_f32(hd, rows + j * row_bytes, buf.data() + static_cast<size_t>(j) * hd);
-      f(p - first, n, buf.data(), hd);
+      kern.to_f32(n * hd, rows, buf.data());
+      f(p - first, n, buf.data());
     }
     p += n;
   }
@@ -46,14 +43,14 @@ void for_each_run(const KvCache& cache, bool keys, int layer, int first, int las
 // The `group` query heads that share one KV head, for one token: scores over positions
 // [first, last], a softmax per head, weighted sums of V. Each key and value row is read (and
 // converted) once for the whole group, one KV block at a time.
-void attend_group(const float* q, const KvCache& cache, int layer, int first, int last, size_t head_offset,
+void attend_group(const float* q, const KvCache& cache, int layer, int first, int last, int g,
                   int group, const AttentionShape& shape, float scale, const DotKernel& kern,
                   const AttentionKernels& ak, float* scores, float* out) {
   const int hd = shape.head_dim;
   const int n_pos = last - first + 1;
   // scores[i][j] = scale * q_i . k_j
-  for_each_run(cache, true, layer, first, last, head_offset, hd, kern, [&](int j0, int n, const float* k, int stride) {
-    ak.scores(hd, q, group, k, stride, n, scale, scores + j0, n_pos);
+  for_each_run(cache, true, layer, first, last, g, hd, kern, [&](int j0, int n, const float* k) {
+    ak.scores(hd, q, group, k, hd, n, scale, scores + j0, n_pos);
   });
   for (int i = 0; i < group; ++i) {
     // scores = softcap * tanh(scores / softcap)   (Gemma 2 style; off unless set)
@@ -63,8 +60,8 @@ void attend_group(const float* q, const KvCache& cache, int layer, int first, in
   }
   // out_i = sum_j scores[i][j] v_j
   std::fill(out, out + static_cast<size_t>(group) * hd, 0.0f);
-  for_each_run(cache, false, layer, first, last, head_offset, hd, kern, [&](int j0, int n, const float* v, int stride) {
-    ak.weighted_sum(hd, scores + j0, n_pos, group, v, stride, n, out);
+  for_each_run(cache, false, layer, first, last, g, hd, kern, [&](int j0, int n, const float* v) {
+    ak.weighted_sum(hd, scores + j0, n_pos, group, v, hd, n, out);
   });
 }
 
@@ -81,6 +78,8 @@ void attention(const float* q, std::span<const AttentionQuery> queries, int laye
   const DotKernel& kern = kernels().entry(kv_type);
   const AttentionKernels& ak = kernels().attention();
   NX_CHECK(kern.to_f32 != nullptr, "attention: KV cache type %s", std::string(dtype_name(kv_type)).c_str());
+  NX_CHECK(queries[0].kv->pool().head_dim() == shape.head_dim, "attention: KV pool heads of %d, queries of %d",
+           queries[0].kv->pool().head_dim(), shape.head_dim);
   const int64_t n_items = static_cast<int64_t>(n_tokens) * shape.n_head_kv;
   // Below ~64k multiply-adds waking the pool costs more than it saves: run inline.
   int64_t span = 0;  // positions attended over, summed over the tokens
@@ -101,7 +100,7 @@ void attention(const float* q, std::span<const AttentionQuery> queries, int laye
       const int first = shape.window > 0 ? std::max(0, last - shape.window + 1) : 0;
       NX_DCHECK(static_cast<int64_t>(group) * (last - first + 1) <= scratch_stride, "position %d, scratch rows of %d",
                 last, scratch_stride);
-      attend_group(q + q_offset, *queries[t].kv, layer, first, last, kv_row_bytes(kv_type, g * shape.head_dim), group,
+      attend_group(q + q_offset, *queries[t].kv, layer, first, last, g, group,
                    shape, scale, kern, ak, scores, out + q_offset);
     }
   };

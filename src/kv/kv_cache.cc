@@ -12,8 +12,11 @@ int KvCache::log2_exact(int n) {
 }
 
 void KvCache::store(int layer, int pos, const float* k, const float* v) {
-  encode_kv_row(type(), k, pool_->k(block_of(pos), layer, slot_of(pos)), kv_dim());
-  encode_kv_row(type(), v, pool_->v(block_of(pos), layer, slot_of(pos)), kv_dim());
+  const int hd = pool_->head_dim();
+  for (int h = 0; h < pool_->n_heads(); ++h) {
+    encode_kv_row(type(), k + h * hd, pool_->k(block_of(pos), layer, h, slot_of(pos)), hd);
+    encode_kv_row(type(), v + h * hd, pool_->v(block_of(pos), layer, h, slot_of(pos)), hd);
+  }
 }
 
 bool KvCache::reserve(int n_positions) {

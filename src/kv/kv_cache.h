@@ -26,9 +26,10 @@ class KvCache {
   KvPool& pool() { return *pool_; }
   const KvPool& pool() const { return *pool_; }
 
-  // Row of `pos` (< capacity()) in `layer`: kv_dim elements of type().
-  const uint8_t* k(int layer, int pos) const { return pool_->k(block_of(pos), layer, slot_of(pos)); }
-  const uint8_t* v(int layer, int pos) const { return pool_->v(block_of(pos), layer, slot_of(pos)); }
+  // Head `head` of `pos` (< capacity()) in `layer`: head_dim elements of type(). Positions
+  // of one block follow each other at pool().head_bytes() apart.
+  const uint8_t* k(int layer, int pos, int head = 0) const { return pool_->k(block_of(pos), layer, head, slot_of(pos)); }
+  const uint8_t* v(int layer, int pos, int head = 0) const { return pool_->v(block_of(pos), layer, head, slot_of(pos)); }
   // Writes position `pos` of `layer` from kv_dim floats each, converted to type().
   void store(int layer, int pos, const float* k, const float* v);
 

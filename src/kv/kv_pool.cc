@@ -4,20 +4,21 @@
 
 namespace nexus {
 
-KvPool::KvPool(int n_layer, int kv_dim, int block_tokens, int n_blocks, DType type)
+KvPool::KvPool(int n_layer, int kv_dim, int block_tokens, int n_blocks, DType type, int head_dim)
     : n_layer_(n_layer),
       kv_dim_(kv_dim),
       block_tokens_(block_tokens),
       n_blocks_(n_blocks),
       type_(type),
-      row_bytes_(kv_row_bytes(type, kv_dim)),
-      k_(static_cast<size_t>(n_blocks) * n_layer * block_tokens * row_bytes_),
-      v_(static_cast<size_t>(n_blocks) * n_layer * block_tokens * row_bytes_),
+      head_dim_(head_dim > 0 ? head_dim : kv_dim),
+      head_bytes_(kv_row_bytes(type, head_dim_)),
+      k_(static_cast<size_t>(n_blocks) * n_layer * block_tokens * (kv_dim / head_dim_) * head_bytes_),
+      v_(static_cast<size_t>(n_blocks) * n_layer * block_tokens * (kv_dim / head_dim_) * head_bytes_),
       refs_(n_blocks, 0),
       hash_of_(n_blocks, 0),
       lru_pos_(n_blocks) {
-  NX_CHECK(n_layer > 0 && kv_dim > 0 && block_tokens > 0 && n_blocks > 0, "KvPool %d layers, %d dims, %d x %d",
-           n_layer, kv_dim, n_blocks, block_tokens);
+  NX_CHECK(n_layer > 0 && kv_dim > 0 && block_tokens > 0 && n_blocks > 0 && kv_dim % head_dim_ == 0,
+           "KvPool %d layers, %d dims (heads of %d), %d x %d", n_layer, kv_dim, head_dim_, n_blocks, block_tokens);
   // Hand out low block numbers first: a single sequence then gets its blocks in order.
   for (int b = n_blocks - 1; b >= 0; --b) free_.push_back(b);
 }

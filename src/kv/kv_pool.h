@@ -2,9 +2,10 @@
 // length share memory without fragmentation, and full blocks can be shared between sequences
 // whose prompts start alike (prefix reuse).
 //
-// A block holds block_tokens consecutive positions of one sequence, for every layer:
-// k[block][layer][slot] = one row of kv_dim elements in the pool's type (F32, F16 or Q8_0,
-// kv_type.h), same for v. Blocks are reference-counted; a block whose
+// A block holds block_tokens consecutive positions of one sequence, for every layer and KV
+// head: k[block][layer][head][slot] = head_dim elements in the pool's type (F32, F16 or Q8_0,
+// kv_type.h), same for v. One head's keys of a block are contiguous, so attention over a
+// block reads one run of memory per head instead of a slice of every row. Blocks are reference-counted; a block whose
 // count drops to zero stays "cached" (its keys and values intact, findable by the hash of the
 // tokens it and all blocks before it hold) until allocate() needs it, least recently used first.
 #pragma once
@@ -23,21 +24,29 @@ namespace nexus {
 
 class KvPool {
  public:
-  KvPool(int n_layer, int kv_dim, int block_tokens, int n_blocks, DType type = DType::F32);
+  // head_dim divides kv_dim (default: the whole row is one head).
+  KvPool(int n_layer, int kv_dim, int block_tokens, int n_blocks, DType type = DType::F32, int head_dim = 0);
 
   int n_layer() const { return n_layer_; }
   int kv_dim() const { return kv_dim_; }
   int block_tokens() const { return block_tokens_; }
   int n_blocks() const { return n_blocks_; }
   DType type() const { return type_; }
-  size_t row_bytes() const { return row_bytes_; }  // one position's K (or V) in one layer
+  int head_dim() const { return head_dim_; }
+  int n_heads() const { return kv_dim_ / head_dim_; }
+  size_t head_bytes() const { return head_bytes_; }  // one position's K (or V) of one head
   size_t bytes() const { return k_.size() + v_.size(); }
 
-  // Row of `slot` (0..block_tokens) of `block` in `layer`: kv_dim elements of type().
-  uint8_t* k(int block, int layer, int slot) { return k_.data() + offset(block, layer, slot); }
-  uint8_t* v(int block, int layer, int slot) { return v_.data() + offset(block, layer, slot); }
-  const uint8_t* k(int block, int layer, int slot) const { return k_.data() + offset(block, layer, slot); }
-  const uint8_t* v(int block, int layer, int slot) const { return v_.data() + offset(block, layer, slot); }
+  // Head `head` of `slot` (0..block_tokens) of `block` in `layer`: head_dim elements of
+  // type(); the next slot's follow at + head_bytes().
+  uint8_t* k(int block, int layer, int head, int slot) { return k_.data() + offset(block, layer, head, slot); }
+  uint8_t* v(int block, int layer, int head, int slot) { return v_.data() + offset(block, layer, head, slot); }
+  const uint8_t* k(int block, int layer, int head, int slot) const {
+    return k_.data() + offset(block, layer, head, slot);
+  }
+  const uint8_t* v(int block, int layer, int head, int slot) const {
+    return v_.data() + offset(block, layer, head, slot);
+  }
 
   // A block with count 1: a never-used one, else the least recently used cached one (its
   // prefix entry dropped). -1 when every block is in use.
@@ -59,17 +68,19 @@ class KvPool {
   int blocks_available() const { return n_blocks_ - in_use_; }  // free + cached
 
  private:
-  size_t offset(int block, int layer, int slot) const {
-    NX_DCHECK(block >= 0 && block < n_blocks_ && layer >= 0 && layer < n_layer_ && slot >= 0 &&
-                  slot < block_tokens_,
-              "block %d layer %d slot %d", block, layer, slot);
-    return ((static_cast<size_t>(block) * n_layer_ + layer) * block_tokens_ + slot) * row_bytes_;
+  size_t offset(int block, int layer, int head, int slot) const {
+    NX_DCHECK(block >= 0 && block < n_blocks_ && layer >= 0 && layer < n_layer_ && head >= 0 && head < n_heads() &&
+                  slot >= 0 && slot < block_tokens_,
+              "block %d layer %d head %d slot %d", block, layer, head, slot);
+    return (((static_cast<size_t>(block) * n_layer_ + layer) * n_heads() + head) * block_tokens_ + slot) *
+           head_bytes_;
   }
   void forget_hash(int block);
 
   int n_layer_, kv_dim_, block_tokens_, n_blocks_;
   DType type_;
-  size_t row_bytes_;
+  int head_dim_;
+  size_t head_bytes_;
   std::vector<uint8_t> k_, v_;
   std::vector<int> refs_;
   std::vector<uint64_t> hash_of_;           // 0: no prefix published

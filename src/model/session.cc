@@ -21,7 +21,7 @@ SessionImpl::SessionImpl(std::shared_ptr<Model> model_, int n_ctx_)
       n_ctx(n_ctx_),
       pool(m.threads),
       kv_pool(m.config.n_layer, m.config.kv_dim(), kKvBlockTokens, (n_ctx_ + kKvBlockTokens - 1) / kKvBlockTokens,
-              m.kv_type),
+              m.kv_type, m.config.head_dim),
       cache(kv_pool),
       state(m.config, std::min(kMaxBatch, n_ctx_), n_ctx_, pool.size()),
       logits(m.config.n_vocab) {

@@ -116,7 +116,8 @@ SchedulerImpl::SchedulerImpl(std::shared_ptr<Model> model, const SchedulerOption
       model_(std::move(model)),
       m_(model_->impl()),
       pool_(m_.threads),
-      kv_pool_(m_.config.n_layer, m_.config.kv_dim(), kBlockTokens, o.n_ctx / kBlockTokens, m_.kv_type),
+      kv_pool_(m_.config.n_layer, m_.config.kv_dim(), kBlockTokens, o.n_ctx / kBlockTokens, m_.kv_type,
+               m_.config.head_dim),
       state_(m_.config, o.step_tokens, o.n_ctx_seq, pool_.size()),
       logits_(static_cast<size_t>(o.parallel) * m_.config.n_vocab),
       logprob_scratch_(m_.config.n_vocab) {
@@ -221,6 +222,12 @@ void SchedulerImpl::finish_running(Sequence* s, const std::string& reason, const
   NX_CHECK(it != running_.end(), "finishing a sequence that is not running");
   std::unique_ptr<Sequence> owned = std::move(*it);
   running_.erase(it);
+  {
+    // The slot is free before the client hears it is done: a request it sends next is
+    // admitted, not refused as busy because the step's counters are not yet updated.
+    std::lock_guard<std::mutex> lock(mu_);
+    metrics_.active_sequences = static_cast<int>(running_.size());
+  }
   finish(std::move(owned), reason, error);
 }
 
