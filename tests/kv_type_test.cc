@@ -32,10 +32,10 @@ TEST(KvType, ParsesNamesAndChecksHeads) {
   EXPECT_FALSE(check_kv_type(DType::Q4_K, 256).ok());
 }
 
-TEST(KvType, RowAndCacheBytes) {
-  EXPECT_EQ(kv_row_bytes(DType::F32, 512), 2048u);
-  EXPECT_EQ(kv_row_bytes(DType::F16, 512), 1024u);
-  EXPECT_EQ(kv_row_bytes(DType::Q8_0, 512), 16u * 34u);
+TEST(KvType, CacheBytes) {
+  EXPECT_EQ(row_bytes(DType::F32, 512), 2048u);
+  EXPECT_EQ(row_bytes(DType::F16, 512), 1024u);
+  EXPECT_EQ(row_bytes(DType::Q8_0, 512), 16u * 34u);
   // B1 at 16384 positions: 16 layers x 8 KV heads x 64
   EXPECT_EQ(kv_cache_bytes(DType::F32, 16, 512, 16384), uint64_t{2} * 16 * 16384 * 2048);
   EXPECT_EQ(kv_cache_bytes(DType::Q8_0, 16, 512, 16384), uint64_t{2} * 16 * 16384 * 544);
@@ -48,7 +48,7 @@ TEST(KvType, EncodingErrorIsWithinTheFormatsStep) {
   std::vector<float> x(n);
   for (float& v : x) v = nd(rng);
   for (DType t : {DType::F32, DType::F16, DType::Q8_0}) {
-    std::vector<uint8_t> row(kv_row_bytes(t, n));
+    std::vector<uint8_t> row(row_bytes(t, n));
     std::vector<float> back(n);
     encode_kv_row(t, x.data(), row.data(), n);
     dequantize_row(t, row.data(), back.data(), n);

@@ -1,7 +1,5 @@
 #include "kv/kv_pool.h"
 
-#include "kv/kv_type.h"
-
 namespace nexus {
 
 KvPool::KvPool(int n_layer, int kv_dim, int block_tokens, int n_blocks, DType type, int head_dim)
@@ -11,7 +9,7 @@ KvPool::KvPool(int n_layer, int kv_dim, int block_tokens, int n_blocks, DType ty
       n_blocks_(n_blocks),
       type_(type),
       head_dim_(head_dim > 0 ? head_dim : kv_dim),
-      head_bytes_(kv_row_bytes(type, head_dim_)),
+      head_bytes_(row_bytes(type, head_dim_)),
       k_(static_cast<size_t>(n_blocks) * n_layer * block_tokens * (kv_dim / head_dim_) * head_bytes_),
       v_(static_cast<size_t>(n_blocks) * n_layer * block_tokens * (kv_dim / head_dim_) * head_bytes_),
       refs_(n_blocks, 0),

@@ -25,10 +25,8 @@ Status check_kv_type(DType type, int head_dim) {
   return {};
 }
 
-size_t kv_row_bytes(DType type, int kv_dim) { return row_bytes(type, kv_dim); }
-
 uint64_t kv_cache_bytes(DType type, int n_layer, int kv_dim, int n_ctx) {
-  return uint64_t{2} * kv_row_bytes(type, kv_dim) * static_cast<uint64_t>(n_layer) * static_cast<uint64_t>(n_ctx);
+  return uint64_t{2} * row_bytes(type, kv_dim) * static_cast<uint64_t>(n_layer) * static_cast<uint64_t>(n_ctx);
 }
 
 void encode_kv_row(DType type, const float* x, void* row, int n) {

@@ -18,9 +18,6 @@ Result<DType> parse_kv_type(std::string_view name);
 // Q8_0 blocks must not straddle attention heads: head_dim a multiple of 32.
 Status check_kv_type(DType type, int head_dim);
 
-// Bytes of one position's keys (or values) in one layer.
-size_t kv_row_bytes(DType type, int kv_dim);
-
 // Keys and values of n_ctx positions in every layer.
 uint64_t kv_cache_bytes(DType type, int n_layer, int kv_dim, int n_ctx);
 

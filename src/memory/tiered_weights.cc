@@ -55,7 +55,7 @@ uint64_t scratch_bytes(const ModelConfig& c, int n_ctx, int threads) {
   const uint64_t B = static_cast<uint64_t>(std::min(512, n_ctx));
   const uint64_t E = c.n_embd, Q = c.q_dim(), F = c.n_ff;
   const uint64_t run_state = B * (3 * E + 2 * Q + 2 * F + c.rope.n_rot + c.rope_local.n_rot) * 4 +
-                             static_cast<uint64_t>(threads) * n_ctx * 4;
+                             static_cast<uint64_t>(threads) * (c.n_head / c.n_head_kv) * n_ctx * 4;  // scores
   const uint64_t logits = static_cast<uint64_t>(c.n_vocab) * 4;
   const uint64_t act = B * std::max({E, Q, F}) * 5 / 4;  // quantized activations of one matmul
   return run_state + logits + act;
