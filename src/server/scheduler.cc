@@ -277,6 +277,8 @@ void SchedulerImpl::admit() {
     running_.push_back(std::move(waiting_.front()));
     waiting_.pop_front();
   }
+  // submit() counts free slots from these: keep them in step with the move, under the lock.
+  metrics_.active_sequences = static_cast<int>(running_.size());
   metrics_.queue_depth = static_cast<int>(waiting_.size());
 }
 
