@@ -90,24 +90,18 @@ TEST(ResidencyPlan, EverythingFits) {
     EXPECT_EQ(r->resident[i], in.tensors[i].use != TensorUse::kOnDemand) << in.tensors[i].name;
 }
 
-TEST(ResidencyPlan, AttentionBeforeFeedForwardAndWithinBudget) {
+TEST(ResidencyPlan, WithinBudgetAndSlotsHoldEveryLayer) {
   for (uint64_t mib : {40, 50, 60, 70}) {
     const PlanInput in = toy_model(8, mib << 20);
     const Result<ResidencyPlan> r = plan_residency(in);
     ASSERT_TRUE(r.ok()) << r.error().message;
     EXPECT_LE(r->total_bytes, in.budget);
     EXPECT_EQ(r->n_slots, 2);
-    // No feed-forward matrix is resident while some attention matrix streams.
-    bool attn_streams = false, ffn_resident = false;
     uint64_t streamed = 0;
     for (size_t i = 0; i < in.tensors.size(); ++i) {
       const PlanTensor& t = in.tensors[i];
-      if (t.use != TensorUse::kStreamable) continue;
-      if (t.priority < 4 && !r->resident[i]) attn_streams = true;
-      if (t.priority == 4 && r->resident[i]) ffn_resident = true;
-      if (!r->resident[i]) streamed += t.nbytes;
+      if (t.use == TensorUse::kStreamable && !r->resident[i]) streamed += t.nbytes;
     }
-    EXPECT_FALSE(attn_streams && ffn_resident) << mib;
     EXPECT_EQ(streamed, r->streamed_tensor_bytes);
     EXPECT_GE(r->streamed_bytes_per_pass, streamed);
     EXPECT_LE(r->streamed_bytes_per_pass, streamed + 8 * 8 * 4096);  // alignment only
@@ -128,26 +122,30 @@ TEST(ResidencyPlan, AttentionBeforeFeedForwardAndWithinBudget) {
   }
 }
 
-TEST(ResidencyPlan, ResidentLayersSpreadOverTheModel) {
-  // All attention plus the feed-forward matrices of about three of the eight layers fit.
+TEST(ResidencyPlan, ReadsSpreadEvenlyOverTheLayers) {
+  // 8 layers of 13 MiB (4 x 1 MiB attention, 3 x 3 MiB feed-forward); about 84 MiB for the
+  // streamable matrices and the two slots. Whole layers resident would stream 5 layers of
+  // 13 MiB through 13 MiB slots (65 MiB a pass at best); capping every layer at one
+  // feed-forward and one attention matrix (4 MiB slots) streams at most 32 MiB, and the
+  // budget that is left makes a few more attention matrices resident.
   const PlanInput in = toy_model(8, 90ull << 20);
   const Result<ResidencyPlan> r = plan_residency(in);
   ASSERT_TRUE(r.ok()) << r.error().message;
-  std::vector<bool> ffn_resident(8, true);
-  for (size_t i = 0; i < in.tensors.size(); ++i) {
-    const PlanTensor& t = in.tensors[i];
-    if (t.priority == 4 && !r->resident[i]) ffn_resident[t.layer] = false;
+  EXPECT_EQ(r->n_slots, 2);
+  EXPECT_LE(r->slot_bytes, (4ull << 20) + 2 * 4096);
+  EXPECT_LE(r->streamed_bytes_per_pass, 32ull << 20);
+  EXPECT_LE(r->total_bytes, in.budget);
+  // Every layer streams, within one attention matrix of the others: the disk has work
+  // while any layer computes.
+  uint64_t lo = UINT64_MAX, hi = 0;
+  for (const auto& ex : r->layer_extents) {
+    uint64_t b = 0;
+    for (const Extent& e : ex) b += e.len;
+    lo = std::min(lo, b);
+    hi = std::max(hi, b);
   }
-  std::vector<int> layers;
-  for (int il = 0; il < 8; ++il)
-    if (ffn_resident[il]) layers.push_back(il);
-  ASSERT_GE(layers.size(), 2u);
-  ASSERT_LE(layers.size(), 4u);
-  // Not a run from the first layer (0, 1, 2): spread over the model (4, 2, 6 first), no two
-  // neighbours.
-  EXPECT_EQ(layers[0], 2);
-  EXPECT_EQ(layers[1], 4);
-  for (size_t k = 1; k < layers.size(); ++k) EXPECT_GT(layers[k] - layers[k - 1], 1) << layers[k];
+  EXPECT_GE(lo, 3ull << 20);
+  EXPECT_LE(hi - lo, (1ull << 20) + 2 * 4096);
 }
 
 }  // namespace

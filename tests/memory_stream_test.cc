@@ -58,11 +58,13 @@ void expect_layer_bytes(const Fixture& f, int il, const uint8_t* slot) {
   }
 }
 
-void run_passes(const Fixture& f, IoBackendKind kind, bool direct, int slots, const char* want_backend) {
+void run_passes(const Fixture& f, IoBackendKind kind, bool direct, int slots, const char* want_backend,
+                int chunks_in_flight = LayerRingOptions{}.chunks_in_flight) {
   LayerRingOptions o;
   o.backend = kind;
   o.direct = direct;
   o.n_slots = slots;
+  o.chunks_in_flight = chunks_in_flight;
   o.chunk_bytes = 8 * kPage;  // many chunks per layer
   Result<std::unique_ptr<LayerRing>> ring = LayerRing::open(f.path, f.layers, o);
   ASSERT_TRUE(ring.ok()) << ring.error().message;
@@ -93,6 +95,16 @@ TEST(LayerRing, PreadFallbackDirect) {
   run_passes(f, IoBackendKind::kPread, true, 2, "pread");
   run_passes(f, IoBackendKind::kPread, true, 1, "pread");
   run_passes(f, IoBackendKind::kPread, true, 4, "pread");
+}
+
+// A narrow window: chunks are issued from completions, oldest fill first, and a restart drops
+// the chunks not yet issued.
+TEST(LayerRing, NarrowChunkWindow) {
+  const Fixture f = make_fixture("ring_window.bin");
+  for (int window : {1, 2, 3}) {
+    run_passes(f, IoBackendKind::kPread, true, 2, "pread", window);
+    run_passes(f, IoBackendKind::kAuto, true, 3, nullptr, window);
+  }
 }
 
 TEST(LayerRing, PreadBuffered) {

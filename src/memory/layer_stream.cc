@@ -11,7 +11,6 @@
 #include <cstring>
 
 namespace nexus {
-
 namespace {
 
 constexpr uint64_t kJobTag = uint64_t{1} << 63;  // read_into's requests; slot fills use the slot index
@@ -25,7 +24,7 @@ bool same_time(const timespec& a, const timespec& b) { return a.tv_sec == b.tv_s
 
 Result<std::unique_ptr<LayerRing>> LayerRing::open(const std::string& path, std::vector<std::vector<Extent>> extents,
                                                    const LayerRingOptions& o) {
-  NX_CHECK(o.n_slots >= 1 && o.chunk_bytes >= kAlign && o.chunk_bytes % kAlign == 0, "slots %d chunk %llu", o.n_slots,
+  NX_CHECK(o.n_slots >= 1 && o.chunks_in_flight >= 1 && o.chunk_bytes >= kAlign && o.chunk_bytes % kAlign == 0, "slots %d chunk %llu", o.n_slots,
            static_cast<unsigned long long>(o.chunk_bytes));
   std::unique_ptr<LayerRing> r(new LayerRing());
   r->path_ = path;
@@ -74,6 +73,7 @@ Result<std::unique_ptr<LayerRing>> LayerRing::open(const std::string& path, std:
                                static_cast<unsigned long long>(r->slot_bytes_), std::strerror(errno)));
   }
   r->depth_ = std::max(1, std::min(2, o.n_slots));
+  r->window_ = o.chunks_in_flight;
   LayerRing* self = r.get();
   NX_ASSIGN_OR_RETURN(r->backend_, make_read_backend(o.backend, r->fd_, r->capacity_, o.io_threads,
                                                      [self](const ReadRequest& q, int64_t res) { self->on_read_done(q, res); }));
@@ -138,18 +138,37 @@ void LayerRing::on_read_done(const ReadRequest& r, int64_t result) {
     idle_since_ = now;
     idle_valid_ = true;
   }
+  submit_chunks_locked();  // keep the window full
   cv_.notify_all();
 }
 
-void LayerRing::issue_locked(int slot, int layer) {
+void LayerRing::start_fill_locked(int slot, int layer) {
   Slot& s = slots_[slot];
   s.layer = layer;
   s.state = SlotState::kReading;
   s.error.clear();
   s.pending = static_cast<int>(chunks_[layer].size());
+  s.issued = 0;
+  s.fill_seq = next_fill_seq_++;
+}
+
+void LayerRing::submit_chunks_locked() {
   scratch_.clear();
-  for (const Chunk& c : chunks_[layer]) scratch_.push_back({c.offset, c.len, s.buf + c.dst, static_cast<uint64_t>(slot)});
-  chunk_started_locked(s.pending);
+  while (in_flight_ + static_cast<int>(scratch_.size()) < window_) {
+    int oldest = -1;  // the fill started first that still has chunks to issue
+    for (int i = 0; i < static_cast<int>(slots_.size()); ++i) {
+      const Slot& s = slots_[i];
+      if (s.state == SlotState::kReading && s.issued < static_cast<int>(chunks_[s.layer].size()) &&
+          (oldest < 0 || s.fill_seq < slots_[oldest].fill_seq))
+        oldest = i;
+    }
+    if (oldest < 0) break;
+    Slot& s = slots_[oldest];
+    const Chunk& c = chunks_[s.layer][s.issued++];
+    scratch_.push_back({c.offset, c.len, s.buf + c.dst, static_cast<uint64_t>(oldest)});
+  }
+  if (scratch_.empty()) return;
+  chunk_started_locked(static_cast<int>(scratch_.size()));
   backend_->submit(scratch_);
 }
 
@@ -167,14 +186,21 @@ void LayerRing::pump_locked() {
         if (slots_[i].layer == next) next_held = true;
       }
     }
-    if (free_slot < 0 || occupied >= depth_ || next_held) return;
+    if (free_slot < 0 || occupied >= depth_ || next_held) break;
     next_fetch_ = (next_fetch_ + 1) % order_.size();
-    issue_locked(free_slot, next);
+    start_fill_locked(free_slot, next);
   }
+  submit_chunks_locked();
 }
 
 void LayerRing::restart_locked(std::unique_lock<std::mutex>& lock, int il) {
-  // Reads cannot be cancelled: let them land, then forget every slot not in use.
+  // Chunks not yet issued are dropped; reads cannot be cancelled: let those in flight land,
+  // then forget every slot not in use.
+  for (Slot& s : slots_)
+    if (s.state == SlotState::kReading) {
+      s.pending -= static_cast<int>(chunks_[s.layer].size()) - s.issued;
+      s.issued = static_cast<int>(chunks_[s.layer].size());
+    }
   cv_.wait(lock, [&] { return in_flight_ == 0; });
   for (Slot& s : slots_)
     if (s.state != SlotState::kInUse) {

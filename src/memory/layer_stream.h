@@ -52,6 +52,11 @@ struct LayerRingOptions {
   IoBackendKind backend = IoBackendKind::kAuto;
   int n_slots = 2;
   uint64_t chunk_bytes = uint64_t{2} << 20;  // reads are split into chunks this size (aligned)
+  // Stream chunks in flight at once, issued in layer order. A deeper queue lets the device
+  // serve the chunks of the next layers interleaved with this one's, so a layer completes only
+  // as late as the last of them (measured: two layers' reads landing together, the disk idle
+  // while the first computes).
+  int chunks_in_flight = 16;
   int io_threads = 4;                        // pread backend
   bool direct = true;                        // try O_DIRECT
   bool mlock = false;                        // lock the slots in RAM (error if not allowed)
@@ -103,6 +108,8 @@ class LayerRing {
     int layer = -1;
     SlotState state = SlotState::kFree;
     int pending = 0;        // chunks not yet completed
+    int issued = 0;         // chunks handed to the reader
+    uint64_t fill_seq = 0;  // fills are served oldest first
     std::string error;      // first failure of this fill
     Clock::time_point acquired;
   };
@@ -115,7 +122,8 @@ class LayerRing {
   LayerRing() = default;
   void on_read_done(const ReadRequest& r, int64_t result);
   void pump_locked();
-  void issue_locked(int slot, int layer);
+  void start_fill_locked(int slot, int layer);
+  void submit_chunks_locked();
   void restart_locked(std::unique_lock<std::mutex>& lock, int il);
   Status check_file_locked();
   void chunk_started_locked(int n);
@@ -137,6 +145,8 @@ class LayerRing {
   std::vector<Slot> slots_;
   size_t next_fetch_ = 0;
   int in_flight_ = 0;  // chunks submitted, not completed
+  int window_ = 16;    // LayerRingOptions::chunks_in_flight
+  uint64_t next_fill_seq_ = 0;
   int depth_ = 1;
   std::string failed_;  // sticky error: the stream stopped
   // read_into

@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <numeric>
+#include <optional>
 
 #include "memory/size_parse.h"
 
@@ -44,6 +45,44 @@ std::vector<int> spread_rank(int n_layer) {
   return rank;
 }
 
+
+// One way to split a layer: the streamed matrices (bit k: by_layer's k-th tensor) and the bytes
+// of their merged extents.
+struct LayerChoice {
+  uint32_t mask = 0;
+  uint64_t streamed = 0;
+};
+
+// Every way to split one layer's matrices between resident and streamed (a dense layer has 7,
+// so 128 ways). Of splits that stream the same bytes, the one streaming the least valuable
+// matrices (highest priority numbers) is kept.
+std::vector<LayerChoice> layer_choices(const PlanInput& in, const std::vector<size_t>& tensors) {
+  const size_t k = tensors.size();
+  std::vector<uint32_t> masks;
+  for (uint32_t m = 0; m < (1u << k); ++m) masks.push_back(m);
+  std::vector<LayerChoice> out;
+  std::vector<int> prio_sum;
+  for (uint32_t m : masks) {
+    std::vector<Extent> r;
+    int ps = 0;
+    for (size_t j = 0; j < k; ++j)
+      if (m >> j & 1u) {
+        r.push_back({in.tensors[tensors[j]].offset, in.tensors[tensors[j]].nbytes});
+        ps += in.tensors[tensors[j]].priority;
+      }
+    const uint64_t bytes = extents_bytes(merge_extents(std::move(r), in.align));
+    auto same = std::find_if(out.begin(), out.end(), [&](const LayerChoice& c) { return c.streamed == bytes; });
+    if (same == out.end()) {
+      out.push_back({m, bytes});
+      prio_sum.push_back(ps);
+    } else if (ps > prio_sum[same - out.begin()]) {
+      same->mask = m;
+      prio_sum[same - out.begin()] = ps;
+    }
+  }
+  return out;
+}
+
 }  // namespace
 
 std::vector<Extent> merge_extents(std::vector<Extent> ranges, uint64_t align) {
@@ -81,6 +120,7 @@ Result<ResidencyPlan> plan_residency(const PlanInput& in) {
     } else if (t.use == TensorUse::kStreamable) {
       NX_CHECK(t.layer >= 0 && t.layer < in.n_layer, "streamable tensor '%s' has layer %d", t.name.c_str(), t.layer);
       by_layer[t.layer].push_back(i);
+      NX_CHECK(by_layer[t.layer].size() <= 12, "layer %d has more than 12 streamable matrices", t.layer);
     }
   }
   // Streamed extents of one layer under the current residency.
@@ -103,40 +143,90 @@ Result<ResidencyPlan> plan_residency(const PlanInput& in) {
         format_size(in.scratch_bytes).c_str(), format_size(in.baseline_bytes + in.on_demand_bytes).c_str(),
         format_size(pinned).c_str(), format_size(full_slot).c_str()));
 
-  // As many slots as fit (up to max_slots) before anything else is made resident: one slot
-  // cannot overlap reading with computing.
-  int slots = 1;
-  while (slots < std::max(1, in.max_slots) && p.fixed_bytes + pinned + (slots + 1) * full_slot <= in.budget) ++slots;
-  if (full_slot == 0) slots = 0;
+  // The slot cap: every layer streams at most `cap` bytes, so a slot holds `cap` and each
+  // layer keeps resident whatever it needs to get under it. Equal reads per layer keep the
+  // disk busy through the whole pass; a plan with whole layers resident leaves it idle while
+  // they compute, since the ring reads ahead only as many layers as it has slots. Every cap
+  // that is some layer's streamed size under some choice of its matrices is tried, the budget
+  // left after the cap's slots and required residency is filled greedily (below), and the
+  // plan that streams the fewest bytes per pass wins. More slots come first: with one slot,
+  // reading cannot overlap computing.
+  std::vector<std::vector<LayerChoice>> choices(by_layer.size());
+  std::vector<uint64_t> caps;
+  for (int il = 0; il < in.n_layer; ++il) {
+    choices[il] = layer_choices(in, by_layer[il]);
+    for (const LayerChoice& ch : choices[il]) caps.push_back(ch.streamed);
+  }
+  std::sort(caps.begin(), caps.end());
+  caps.erase(std::unique(caps.begin(), caps.end()), caps.end());
 
-  std::vector<size_t> order;
-  for (size_t i = 0; i < T; ++i)
-    if (in.tensors[i].use == TensorUse::kStreamable) order.push_back(i);
   const std::vector<int> rank = spread_rank(in.n_layer);
-  std::stable_sort(order.begin(), order.end(), [&](size_t a, size_t b) {
+  std::vector<size_t> fill_order;  // greedy fill: attention first, layers spread over the model
+  for (size_t i = 0; i < T; ++i)
+    if (in.tensors[i].use == TensorUse::kStreamable) fill_order.push_back(i);
+  std::stable_sort(fill_order.begin(), fill_order.end(), [&](size_t a, size_t b) {
     const PlanTensor &x = in.tensors[a], &y = in.tensors[b];
     if (x.priority != y.priority) return x.priority < y.priority;
     return rank[x.layer] < rank[y.layer];
   });
 
-  uint64_t resident = pinned;
-  uint64_t slot = full_slot;
-  for (size_t i : order) {
-    const PlanTensor& t = in.tensors[i];
-    p.resident[i] = true;
-    const uint64_t new_layer = extents_bytes(layer_extents(t.layer));
-    uint64_t new_slot = new_layer;
-    for (int il = 0; il < in.n_layer; ++il)
-      if (il != t.layer) new_slot = std::max(new_slot, layer_bytes[il]);
-    const uint64_t new_resident = resident + aligned_size(t, in.align);
-    if (p.fixed_bytes + new_resident + static_cast<uint64_t>(slots) * new_slot <= in.budget) {
-      resident = new_resident;
-      layer_bytes[t.layer] = new_layer;
-      slot = new_slot;
-    } else {
-      p.resident[i] = false;
+  struct Candidate {
+    std::vector<bool> resident;
+    std::vector<uint64_t> layer_bytes;
+    uint64_t resident_bytes = 0, slot = 0, streamed = 0;
+  };
+  std::optional<Candidate> best;
+  int slots = std::max(1, in.max_slots) + 1;
+  while (!best && --slots >= 1) {
+    for (uint64_t cap : caps) {
+      Candidate c;
+      c.resident = p.resident;
+      c.layer_bytes.assign(by_layer.size(), 0);
+      c.resident_bytes = pinned;
+      for (int il = 0; il < in.n_layer; ++il) {
+        const LayerChoice* pick = nullptr;  // the most bytes under the cap
+        for (const LayerChoice& ch : choices[il])
+          if (ch.streamed <= cap && (!pick || ch.streamed > pick->streamed)) pick = &ch;
+        for (size_t k = 0; k < by_layer[il].size(); ++k) {
+          const bool streams = pick->mask >> k & 1u;
+          c.resident[by_layer[il][k]] = !streams;
+          if (!streams) c.resident_bytes += aligned_size(in.tensors[by_layer[il][k]], in.align);
+        }
+        c.layer_bytes[il] = pick->streamed;
+        c.slot = std::max(c.slot, pick->streamed);
+      }
+      if (p.fixed_bytes + c.resident_bytes + static_cast<uint64_t>(slots) * c.slot > in.budget) continue;
+      // Fill what the budget has left, one matrix at a time; a matrix made resident may also
+      // shrink the slot (when its layer was the largest).
+      for (size_t i : fill_order) {
+        if (c.resident[i]) continue;
+        const PlanTensor& t = in.tensors[i];
+        c.resident[i] = true;
+        std::vector<Extent> r;
+        for (size_t j : by_layer[t.layer])
+          if (!c.resident[j]) r.push_back({in.tensors[j].offset, in.tensors[j].nbytes});
+        const uint64_t new_layer = extents_bytes(merge_extents(std::move(r), in.align));
+        uint64_t new_slot = new_layer;
+        for (int il = 0; il < in.n_layer; ++il)
+          if (il != t.layer) new_slot = std::max(new_slot, c.layer_bytes[il]);
+        const uint64_t new_resident = c.resident_bytes + aligned_size(t, in.align);
+        if (p.fixed_bytes + new_resident + static_cast<uint64_t>(slots) * new_slot <= in.budget) {
+          c.resident_bytes = new_resident;
+          c.layer_bytes[t.layer] = new_layer;
+          c.slot = new_slot;
+        } else {
+          c.resident[i] = false;
+        }
+      }
+      for (uint64_t b : c.layer_bytes) c.streamed += b;
+      if (!best || c.streamed < best->streamed) best = std::move(c);
     }
   }
+  NX_CHECK(best.has_value(), "no plan within %llu bytes although the minimum %llu fits",
+           static_cast<unsigned long long>(in.budget), static_cast<unsigned long long>(p.min_budget));
+  p.resident = std::move(best->resident);
+  const uint64_t resident = best->resident_bytes;
+  const uint64_t slot = best->slot;
 
   p.layer_extents.resize(by_layer.size());
   for (int il = 0; il < in.n_layer; ++il) {

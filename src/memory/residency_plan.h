@@ -8,14 +8,13 @@
 //  - pinned: 1-D tensors (norms, biases), rope factors and the output head stay resident
 //    (every token reads them; the head is read whole for each token's logits);
 //  - on demand: an untied token embedding is left to the file mapping (a token touches one row);
-//  - streamable: the per-layer matrices. All start streamed; the ring gets as many slots as the
-//    budget allows (up to max_slots) for the largest layer; then matrices are made resident
-//    greedily while they fit, attention first (K, V, Q, O, smallest and read by every token
-//    even at long contexts), then feed-forward matrices layer by layer. Within each kind the
-//    layers are taken in an order spread over the model (n/2, n/4, 3n/4, ..., the first layer
-//    late), so resident layers sit between streamed ones and the read-ahead has work while
-//    they compute. A layer whose matrices are all resident needs no slot, and the slot shrinks
-//    to the largest layer still streamed.
+//  - streamable: the per-layer matrices. Each layer streams at most a cap of bytes (the slot
+//    size) and keeps the rest resident; the cap is the smallest the budget allows, so the
+//    reads are spread evenly over the layers and the disk stays busy through the whole pass
+//    (a run of fully resident layers would leave it idle while they compute: the ring reads
+//    ahead only as many layers as it has slots). The ring gets as many slots as the budget
+//    allows (up to max_slots). What the budget has left then goes to more resident matrices,
+//    attention first (K, V, Q, O: the smallest), in an order spread over the model.
 #pragma once
 
 #include <cstdint>
