@@ -66,6 +66,7 @@ struct TestResult {
   std::vector<double> samples;  // tokens/s per repetition
   uint64_t stream_bytes_per_token = 0;  // budgeted runs: last repetition's streamed bytes per pass
   double io_bytes_per_token = 0;        // /proc/self/io read_bytes per token, same repetition
+  std::vector<double> stream_io_only;   // budgeted decode: the I/O-only rate around each repetition
 };
 
 }  // namespace
@@ -257,10 +258,11 @@ Status run_bench(const BenchOptions& o, std::FILE* out, std::FILE* log) {
     }
 
     // Time to first token under a budget: the load (resident copy) and one single-token pass
-    // (one streamed pass). Then the stream's roofline: the same reader, slots and byte ranges
-    // with no compute, after a warm-up pass so any cache below the file is in the state decode
-    // sees. The TTFT bound is the load's measured resident read plus one streamed pass at that
-    // rate.
+    // (one streamed pass). Then the stream's I/O-only rate: the same reader, slots and byte
+    // ranges with no compute, after a warm-up pass so any cache below the file is in the state
+    // decode sees. The TTFT bound is the load's measured resident read plus one streamed pass
+    // at that rate. Each decode repetition's roofline is measured against the same rate taken
+    // again right before and after it.
     double stream_bw = 0;  // bytes/s, the stream's I/O-only rate
     double ttft = 0, ttft_bound = 0;
     if (budgeted) {
@@ -305,6 +307,13 @@ Status run_bench(const BenchOptions& o, std::FILE* out, std::FILE* log) {
           session->reset();
           NX_TRY(fill_context(*session, random_tokens(depth)));
           std::vector<int32_t> toks = random_tokens(t.n_tokens);
+          // The host's read rate drifts by +-15 % over seconds: the roofline of a repetition is
+          // taken against the I/O-only rate measured right before and right after it.
+          double io_only_before = 0;
+          if (budgeted && t.is_gen) {
+            NX_ASSIGN_OR_RETURN(IoOnlyRate io, measure_stream_io_only(*model, 1, 3));
+            io_only_before = io.bandwidth();
+          }
           reset_stream_stats(*model);
           const uint64_t io0 = process_read_bytes();
           const auto t0 = Clock::now();
@@ -323,15 +332,18 @@ Status run_bench(const BenchOptions& o, std::FILE* out, std::FILE* log) {
             const MemoryReport mr = memory_report(*model, o.model_path);
             const uint64_t per_token = mr.stream.bytes_per_pass();
             const double io_per_token = static_cast<double>(process_read_bytes() - io0) / t.n_tokens;
-            const double fraction = stream_bw > 0 ? (secs > 0 ? t.n_tokens / secs : 0) * per_token / stream_bw : 0;
+            NX_ASSIGN_OR_RETURN(IoOnlyRate io_after, measure_stream_io_only(*model, 1, 3));
+            const double io_only = (io_only_before + io_after.bandwidth()) / 2;
+            t.stream_io_only.push_back(io_only);
+            const double fraction = io_only > 0 ? (secs > 0 ? t.n_tokens / secs : 0) * per_token / io_only : 0;
             std::fprintf(info_out, "  %s rep %d: %.3f t/s, streamed %s/token (/proc/self/io %s/token; model %s - resident %s = %s, ratio %.3f), "
-                         "read %.2f GB/s (reads in flight %.0f %% of the time), compute waited on I/O %.2f s, I/O waited on compute %.2f s, depth %d, streaming roofline %.1f %%\n",
+                         "read %.2f GB/s (reads in flight %.0f %% of the time), compute waited on I/O %.2f s, I/O waited on compute %.2f s, depth %d, I/O-only rate %.2f / %.2f GB/s before / after, streaming roofline %.1f %%\n",
                          t.name.c_str(), rep, t.n_tokens / secs, format_size(per_token).c_str(),
                          format_size(static_cast<uint64_t>(io_per_token)).c_str(), format_size(traffic.file_tensor_bytes).c_str(),
                          format_size(mr.resident_weight_bytes).c_str(),
                          format_size(traffic.file_tensor_bytes - std::min(traffic.file_tensor_bytes, mr.resident_weight_bytes)).c_str(),
                          static_cast<double>(per_token) / static_cast<double>(traffic.file_tensor_bytes - std::min(traffic.file_tensor_bytes, mr.resident_weight_bytes)),
-                         mr.stream.read_bandwidth() / 1e9, secs > 0 ? 100.0 * mr.stream.io_busy_s / secs : 0.0, mr.stream.compute_wait_s, mr.stream.io_idle_s, mr.stream.depth, 100.0 * fraction);
+                         mr.stream.read_bandwidth() / 1e9, secs > 0 ? 100.0 * mr.stream.io_busy_s / secs : 0.0, mr.stream.compute_wait_s, mr.stream.io_idle_s, mr.stream.depth, io_only_before / 1e9, io_after.bandwidth() / 1e9, 100.0 * fraction);
             t.stream_bytes_per_token = per_token;
             t.io_bytes_per_token = io_per_token;
           }
@@ -340,9 +352,10 @@ Status run_bench(const BenchOptions& o, std::FILE* out, std::FILE* log) {
         // Decode reads every weight once per token: achieved bytes/s over what memory can give.
         // Streamed: the stream's I/O-only rate is the roofline, for the bytes streamed per token
         // (1.0: compute entirely hidden behind the reads).
-        const bool has_roofline = t.is_gen && (budgeted ? stream_bw > 0 : bandwidth > 0);
+        const double io_only = budgeted && t.is_gen ? mean_stddev(t.stream_io_only).mean : stream_bw;
+        const bool has_roofline = t.is_gen && (budgeted ? io_only > 0 : bandwidth > 0);
         const double roofline = !has_roofline ? 0
-                                : budgeted    ? ms.mean * static_cast<double>(t.stream_bytes_per_token) / stream_bw
+                                : budgeted    ? ms.mean * static_cast<double>(t.stream_bytes_per_token) / io_only
                                               : ms.mean * static_cast<double>(traffic.bytes_per_token) / bandwidth;
         if (o.json) {
           nlohmann::json j;
@@ -359,7 +372,7 @@ Status run_bench(const BenchOptions& o, std::FILE* out, std::FILE* log) {
           j["bandwidth_gbs"] = bandwidth > 0 ? nlohmann::json(bandwidth / 1e9) : nlohmann::json(nullptr);
           if (budgeted) {
             j["mem_budget"] = o.mem_budget;
-            j["stream_io_only_gbs"] = stream_bw / 1e9;
+            j["stream_io_only_gbs"] = io_only / 1e9;
             j["sequential_read_gbs"] = seq_bw / 1e9;
             j["ttft_s"] = ttft;
             j["ttft_bound_s"] = ttft_bound;

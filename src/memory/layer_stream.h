@@ -51,12 +51,13 @@ struct IoOnlyRate {
 struct LayerRingOptions {
   IoBackendKind backend = IoBackendKind::kAuto;
   int n_slots = 2;
-  uint64_t chunk_bytes = uint64_t{2} << 20;  // reads are split into chunks this size (aligned)
-  // Stream chunks in flight at once, issued in layer order. A deeper queue lets the device
-  // serve the chunks of the next layers interleaved with this one's, so a layer completes only
-  // as late as the last of them (measured: two layers' reads landing together, the disk idle
-  // while the first computes).
-  int chunks_in_flight = 16;
+  // Reads are split into chunks this size (aligned), at most chunks_in_flight of them in
+  // flight, issued in layer order. With every chunk of the slots' layers in flight at once
+  // the device served them interleaved, so a layer landed only with the last of them (traced
+  // on B3: two layers' chunks completing within 0.1 ms) and the disk idled while the first
+  // computed. 8 MiB x 4 measured best of 2x16, 4x8 and 8x4 on B3 at 1.5G (bench/NOTES.md).
+  uint64_t chunk_bytes = uint64_t{8} << 20;
+  int chunks_in_flight = 4;
   int io_threads = 4;                        // pread backend
   bool direct = true;                        // try O_DIRECT
   bool mlock = false;                        // lock the slots in RAM (error if not allowed)
@@ -145,7 +146,7 @@ class LayerRing {
   std::vector<Slot> slots_;
   size_t next_fetch_ = 0;
   int in_flight_ = 0;  // chunks submitted, not completed
-  int window_ = 16;    // LayerRingOptions::chunks_in_flight
+  int window_ = 4;     // LayerRingOptions::chunks_in_flight
   uint64_t next_fill_seq_ = 0;
   int depth_ = 1;
   std::string failed_;  // sticky error: the stream stopped
