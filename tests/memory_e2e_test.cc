@@ -224,5 +224,25 @@ TEST(MemoryBudget, CliStaysWithinBudget) {
   EXPECT_NE(r.err.find("stream: "), std::string::npos) << r.err;
 }
 
+// bench under a budget: each decode repetition's roofline is against the I/O-only rate taken
+// right before and after it, and the JSON row carries the rate it used.
+TEST(MemoryBudget, BenchReportsStreamingRoofline) {
+  const test::CommandResult small = test::run_nexus("run -m '" + model_path() + "' -p hi -n 1 -c 128 --mem-budget 2M");
+  const uint64_t minimum = minimum_from_error(small.err);
+  ASSERT_GT(minimum, 0u) << small.err;
+  const std::string budget = std::to_string(((minimum + (8 << 20)) >> 20)) + "M";
+  const test::CommandResult r =
+      test::run_nexus("bench -m '" + model_path() + "' -p 0 -n 4 -r 2 -c 128 -t 1 --json --mem-budget " + budget);
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  std::smatch m;
+  ASSERT_TRUE(std::regex_search(r.err, m, std::regex("tg4 rep 1: .*I/O-only rate ([0-9.]+) / ([0-9.]+) GB/s before / after"))) << r.err;
+  EXPECT_GT(std::stod(m[1]), 0.0);
+  EXPECT_GT(std::stod(m[2]), 0.0);
+  ASSERT_TRUE(std::regex_search(r.out, m, std::regex("\"stream_io_only_gbs\":([0-9.e+-]+)"))) << r.out;
+  EXPECT_GT(std::stod(m[1]), 0.0);
+  ASSERT_TRUE(std::regex_search(r.out, m, std::regex("\"roofline_fraction\":([0-9.e+-]+)"))) << r.out;
+  EXPECT_GT(std::stod(m[1]), 0.0);
+}
+
 }  // namespace
 }  // namespace nexus
