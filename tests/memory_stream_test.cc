@@ -193,19 +193,80 @@ TEST(LayerRing, IoOnlyPassAuto) {
   expect_io_only_pass(f, IoBackendKind::kAuto, 2);
 }
 
-TEST(LayerRing, ReadInto) {
-  const Fixture f = make_fixture("ring_read_into.bin");
+// The resident copy in stages, beside the stream: once wait_copy(s) returns, every piece of
+// stage <= s holds the file's bytes, whatever the window and backend; the stream still reads
+// the right bytes meanwhile.
+void expect_staged_copy(const Fixture& f, IoBackendKind kind, int chunks_in_flight) {
+  LayerRingOptions o;
+  o.backend = kind;
+  o.chunk_bytes = 8 * kPage;
+  o.chunks_in_flight = chunks_in_flight;
+  Result<std::unique_ptr<LayerRing>> ring = LayerRing::open(f.path, f.layers, o);
+  ASSERT_TRUE(ring.ok()) << ring.error().message;
+  // Pieces of 1..1100 pages (several 2 MiB copy chunks for the largest), stages 0, 0, 1, 3.
+  const uint64_t lens[] = {3, 1, 1100, 40};
+  const uint64_t offs[] = {500, 2, 40, 5};
+  const int stages[] = {0, 0, 1, 3};
+  uint64_t total = 0;
+  for (uint64_t l : lens) total += l * kPage;
+  void* raw = nullptr;
+  ASSERT_EQ(posix_memalign(&raw, kPage, total), 0);
+  std::unique_ptr<uint8_t, decltype(&std::free)> buf(static_cast<uint8_t*>(raw), &std::free);
+  std::vector<LayerRing::CopyPiece> pieces;
+  uint64_t at = 0;
+  for (int k = 0; k < 4; ++k) {
+    pieces.push_back({offs[k] * kPage, lens[k] * kPage, buf.get() + at, stages[k]});
+    at += lens[k] * kPage;
+  }
+  ASSERT_TRUE((*ring)->start_copy(pieces).ok());
+  // A layer streams while the copy runs.
+  Result<const uint8_t*> slot = (*ring)->acquire(0);
+  ASSERT_TRUE(slot.ok()) << slot.error().message;
+  expect_layer_bytes(f, 0, *slot);
+  (*ring)->release(0);
+  for (int stage = 0; stage <= 4; ++stage) {
+    ASSERT_TRUE((*ring)->wait_copy(stage).ok());
+    for (int k = 0; k < 4; ++k) {
+      if (stages[k] > stage) continue;
+      const uint64_t n = std::min<uint64_t>(lens[k] * kPage, f.bytes.size() - offs[k] * kPage);
+      EXPECT_EQ(std::memcmp(pieces[k].dst, f.bytes.data() + offs[k] * kPage, n), 0) << "piece " << k << " stage " << stage;
+    }
+  }
+  // Every piece whole, but the one running past the end of the file up to that end.
+  EXPECT_EQ((*ring)->resident_bytes_read(), 44 * kPage + (f.bytes.size() - 40 * kPage));
+  EXPECT_GT((*ring)->copy_seconds(), 0.0);
+  // The copy's bytes are not stream statistics: at most one prefetched pass of layers is.
+  EXPECT_LE((*ring)->stats().bytes_read, streamed_bytes_per_pass(f));
+}
+
+TEST(LayerRing, StagedCopy) {
+  const Fixture f = make_fixture("ring_copy.bin");
+  for (int window : {1, 4}) {
+    expect_staged_copy(f, IoBackendKind::kPread, window);
+    expect_staged_copy(f, IoBackendKind::kAuto, window);
+  }
+}
+
+// A resident copy that comes back short (the file lost its tail after open) fails the stage
+// that needed it, later stages and the stream, with the file named; earlier stages stay good.
+TEST(LayerRing, ShortCopyIsAClearError) {
+  Fixture f = make_fixture("short_copy.bin");
   Result<std::unique_ptr<LayerRing>> ring = LayerRing::open(f.path, f.layers, {});
   ASSERT_TRUE(ring.ok()) << ring.error().message;
-  std::vector<Extent> ex = {{kPage, 5 * kPage}, {64 * kPage, 20 * kPage}};
+  LayerRing& r = **ring;
+  ASSERT_EQ(::truncate(f.path.c_str(), 320 * kPage), 0);
   void* raw = nullptr;
-  ASSERT_EQ(posix_memalign(&raw, kPage, 25 * kPage), 0);
+  ASSERT_EQ(posix_memalign(&raw, kPage, 20 * kPage), 0);
   std::unique_ptr<uint8_t, decltype(&std::free)> buf(static_cast<uint8_t*>(raw), &std::free);
-  ASSERT_TRUE((*ring)->read_into(ex, buf.get()).ok());
-  EXPECT_EQ(std::memcmp(buf.get(), f.bytes.data() + kPage, 5 * kPage), 0);
-  EXPECT_EQ(std::memcmp(buf.get() + 5 * kPage, f.bytes.data() + 64 * kPage, 20 * kPage), 0);
-  EXPECT_EQ((*ring)->resident_bytes_read(), 25 * kPage);
-  EXPECT_EQ((*ring)->stats().bytes_read, 0u);
+  ASSERT_TRUE(r.start_copy({{0, 10 * kPage, buf.get(), 0}, {400 * kPage, 10 * kPage, buf.get() + 10 * kPage, 1}}).ok());
+  EXPECT_TRUE(r.wait_copy(0).ok());
+  EXPECT_EQ(std::memcmp(buf.get(), f.bytes.data(), 10 * kPage), 0);
+  const Status bad = r.wait_copy(1);
+  ASSERT_FALSE(bad.ok());
+  EXPECT_NE(bad.error().message.find("short read from '" + f.path + "'"), std::string::npos) << bad.error().message;
+  const Result<const uint8_t*> stream = r.acquire(0);
+  ASSERT_FALSE(stream.ok());
+  EXPECT_NE(stream.error().message.find("short read"), std::string::npos) << stream.error().message;
 }
 
 void expect_short_read_stops(IoBackendKind kind) {

@@ -18,6 +18,7 @@
 #include <vector>
 
 #include "nexus/result.h"
+#include "runtime/zero_pages.h"
 #include "tensor/dtype.h"
 
 namespace nexus {
@@ -81,7 +82,7 @@ class KvPool {
   DType type_;
   int head_dim_;
   size_t head_bytes_;
-  std::vector<uint8_t> k_, v_;
+  ZeroPages k_, v_;  // pages are touched as positions are written
   std::vector<int> refs_;
   std::vector<uint64_t> hash_of_;           // 0: no prefix published
   std::vector<int> free_;                   // count 0, no prefix

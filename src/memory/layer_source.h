@@ -11,6 +11,11 @@ namespace nexus {
 class LayerSource {
  public:
   virtual ~LayerSource() = default;
+  // Waits until the model-wide weights a pass starts with (embedding, rope factors) are
+  // readable: a streamed model's resident copy may still be landing during the first pass.
+  virtual Status wait_start() = 0;
+  // Waits until the weights a pass ends with (output norm and head) are readable.
+  virtual Status wait_output() = 0;
   // Waits until layer `il`'s weights are readable. The views stay valid until release(il).
   // Layers are acquired in order 0..n_layer-1 within one forward pass.
   virtual Result<const LayerWeights*> acquire(int il) = 0;

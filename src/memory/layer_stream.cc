@@ -13,7 +13,9 @@
 namespace nexus {
 namespace {
 
-constexpr uint64_t kJobTag = uint64_t{1} << 63;  // read_into's requests; slot fills use the slot index
+constexpr uint64_t kCopyTag = uint64_t{1} << 63;  // + chunk index: the resident copy; slot fills use the slot index
+constexpr int kCopyWindow = 32;                    // copy chunks in flight (2 MiB each)
+constexpr uint64_t kCopyChunk = uint64_t{2} << 20;
 constexpr uint64_t kAlign = 4096;
 
 double seconds(std::chrono::steady_clock::duration d) { return std::chrono::duration<double>(d).count(); }
@@ -83,6 +85,7 @@ Result<std::unique_ptr<LayerRing>> LayerRing::open(const std::string& path, std:
 LayerRing::~LayerRing() {
   {
     std::unique_lock lock(mu_);
+    copy_next_ = copy_.size();  // what the copy has not issued is not read
     cv_.wait(lock, [&] { return in_flight_ == 0; });
   }
   backend_.reset();
@@ -119,10 +122,18 @@ void LayerRing::on_read_done(const ReadRequest& r, int64_t result) {
 
   std::lock_guard lock(mu_);
   const uint64_t got = result > 0 ? static_cast<uint64_t>(result) : 0;
-  if (r.tag & kJobTag) {
+  if (r.tag & kCopyTag) {
     resident_bytes_read_ += got;
-    if (!error.empty() && job_error_.empty()) job_error_ = error;
-    --job_pending_;
+    if (!error.empty() && copy_error_.empty()) copy_error_ = error;
+    --copy_in_flight_;
+    if (error.empty()) {  // a failed chunk never completes its stage: waiting for it reports the error
+      --stage_pending_[copy_[r.tag & ~kCopyTag].stage];
+      advance_copy_stage_locked();
+    }
+    if (copy_next_ == copy_.size() && copy_in_flight_ == 0) {
+      copy_s_ = seconds(Clock::now() - copy_start_);
+      copy_overlap_bytes_ = stats_.bytes_read - copy_stream_bytes0_;
+    }
   } else {
     stats_.bytes_read += got;
     Slot& s = slots_[r.tag];
@@ -154,7 +165,15 @@ void LayerRing::start_fill_locked(int slot, int layer) {
 
 void LayerRing::submit_chunks_locked() {
   scratch_.clear();
-  while (in_flight_ + static_cast<int>(scratch_.size()) < window_) {
+  const int stream_in_flight = in_flight_ - copy_in_flight_;
+  // The resident copy, in its order, beside the stream (it is needed by the same first pass).
+  // After a failed piece nothing more of it is read.
+  for (; copy_next_ < copy_.size() && copy_in_flight_ < kCopyWindow && copy_error_.empty(); ++copy_next_) {
+    const CopyChunk& c = copy_[copy_next_];
+    scratch_.push_back({c.offset, c.len, c.dst, kCopyTag | copy_next_});
+    ++copy_in_flight_;
+  }
+  for (int n = stream_in_flight; n < window_; ++n) {
     int oldest = -1;  // the fill started first that still has chunks to issue
     for (int i = 0; i < static_cast<int>(slots_.size()); ++i) {
       const Slot& s = slots_[i];
@@ -194,14 +213,14 @@ void LayerRing::pump_locked() {
 }
 
 void LayerRing::restart_locked(std::unique_lock<std::mutex>& lock, int il) {
-  // Chunks not yet issued are dropped; reads cannot be cancelled: let those in flight land,
-  // then forget every slot not in use.
+  // Chunks not yet issued are dropped; reads cannot be cancelled: let those in flight land
+  // (the resident copy's go on beside), then forget every slot not in use.
   for (Slot& s : slots_)
     if (s.state == SlotState::kReading) {
       s.pending -= static_cast<int>(chunks_[s.layer].size()) - s.issued;
       s.issued = static_cast<int>(chunks_[s.layer].size());
     }
-  cv_.wait(lock, [&] { return in_flight_ == 0; });
+  cv_.wait(lock, [&] { return in_flight_ == copy_in_flight_; });
   for (Slot& s : slots_)
     if (s.state != SlotState::kInUse) {
       s.state = SlotState::kFree;
@@ -285,40 +304,51 @@ void LayerRing::release(int il) {
   pump_locked();
 }
 
-Status LayerRing::read_into(const std::vector<Extent>& extents, uint8_t* dst) {
-  std::unique_lock lock(mu_);
-  job_error_.clear();
-  // The whole job in chunks, at most `capacity_ / 2` in flight so the backend's tables never
-  // overflow even with a prefetch in flight.
-  const uint64_t chunk = uint64_t{2} << 20;
-  const int batch = std::max(1, capacity_ / 2);
-  uint64_t at = 0;
-  std::vector<ReadRequest> reqs;  // load time: allocation is fine here
-  for (const Extent& e : extents) {
-    NX_CHECK(e.offset % kAlign == 0 && e.len % kAlign == 0, "unaligned extent");
-    for (uint64_t done = 0; done < e.len; done += chunk) {
-      const uint64_t len = std::min(chunk, e.len - done);
-      reqs.push_back({e.offset + done, static_cast<uint32_t>(len), dst + at + done, kJobTag});
-    }
-    at += e.len;
+Status LayerRing::start_copy(const std::vector<CopyPiece>& pieces) {
+  std::lock_guard lock(mu_);
+  NX_CHECK(copy_.empty() && stage_pending_.empty(), "one resident copy per ring");
+  int last_stage = 0;
+  for (const CopyPiece& p : pieces) {
+    NX_CHECK(p.offset % kAlign == 0 && p.len % kAlign == 0 && reinterpret_cast<uintptr_t>(p.dst) % kAlign == 0,
+             "unaligned copy piece");
+    NX_CHECK(p.stage >= last_stage, "copy stages out of order (%d after %d)", p.stage, last_stage);
+    last_stage = p.stage;
+    for (uint64_t done = 0; done < p.len; done += kCopyChunk)
+      copy_.push_back({p.offset + done, static_cast<uint32_t>(std::min(kCopyChunk, p.len - done)), p.dst + done, p.stage});
   }
-  // Keep `batch` reads in flight, topping up as each completes.
-  size_t next = 0;
-  while (next < reqs.size() || job_pending_ > 0) {
-    if (!job_error_.empty()) break;
-    const size_t n = std::min<size_t>(reqs.size() - next, static_cast<size_t>(std::max(0, batch - job_pending_)));
-    if (n > 0) {
-      job_pending_ += static_cast<int>(n);
-      chunk_started_locked(static_cast<int>(n));
-      backend_->submit(std::span<const ReadRequest>(reqs.data() + next, n));
-      next += n;
-    }
-    const int before = job_pending_;
-    cv_.wait(lock, [&] { return job_pending_ < before; });
-  }
-  cv_.wait(lock, [&] { return job_pending_ == 0; });  // an error: let the rest land before returning
-  if (!job_error_.empty()) return make_error(job_error_);
+  stage_pending_.assign(static_cast<size_t>(last_stage) + 1, 0);
+  for (const CopyChunk& c : copy_) ++stage_pending_[c.stage];
+  copy_stage_done_ = -1;
+  advance_copy_stage_locked();  // stages without pieces are complete
+  copy_start_ = Clock::now();
+  copy_stream_bytes0_ = stats_.bytes_read;
+  submit_chunks_locked();
   return Status::Ok();
+}
+
+void LayerRing::advance_copy_stage_locked() {
+  while (copy_stage_done_ + 1 < static_cast<int>(stage_pending_.size()) && stage_pending_[copy_stage_done_ + 1] == 0)
+    ++copy_stage_done_;
+}
+
+Status LayerRing::wait_copy(int stage) {
+  std::unique_lock lock(mu_);
+  stage = std::min(stage, static_cast<int>(stage_pending_.size()) - 1);
+  // A failed piece: the rest of its stage never lands; wait for what is in flight, then report.
+  cv_.wait(lock, [&] { return copy_stage_done_ >= stage || (!copy_error_.empty() && copy_in_flight_ == 0); });
+  if (copy_stage_done_ >= stage) return Status::Ok();
+  if (failed_.empty()) failed_ = copy_error_;
+  return make_error(copy_error_);
+}
+
+double LayerRing::copy_seconds() const {
+  std::lock_guard lock(mu_);
+  return copy_s_;
+}
+
+uint64_t LayerRing::copy_overlap_bytes() const {
+  std::lock_guard lock(mu_);
+  return copy_overlap_bytes_;
 }
 
 Result<IoOnlyRate> LayerRing::measure_io_only(int warmup, int passes) {
@@ -388,6 +418,7 @@ void LayerRing::reset_stats() {
   const bool busy = in_flight_ > 0;
   stats_ = StreamStats{};
   stats_.depth = depth_;
+  if (copy_s_ == 0) copy_stream_bytes0_ = 0;  // the copy's overlap counts from here
   busy_since_ = Clock::now();
   idle_valid_ = idle_valid_ && !busy;
   if (idle_valid_) idle_since_ = busy_since_;

@@ -79,9 +79,26 @@ class LayerRing {
   Result<const uint8_t*> acquire(int il);
   void release(int il);
 
-  // Reads `extents` back to back into dst synchronously (the resident copy at load). The bytes
-  // count in resident_bytes_read(), not in the stream statistics.
-  Status read_into(const std::vector<Extent>& extents, uint8_t* dst);
+  // The resident copy at load, read in the background through the same reader while forward
+  // passes run, so the first pass computes each layer as soon as that layer's part has landed
+  // instead of after the whole copy. Pieces are read in the order given, each into its own
+  // destination; stage s is complete when every piece of a stage <= s has landed. One copy
+  // per ring. Its bytes count in resident_bytes_read(), not in the stream statistics.
+  struct CopyPiece {
+    uint64_t offset = 0;  // aligned, as are len and dst
+    uint64_t len = 0;
+    uint8_t* dst = nullptr;
+    int stage = 0;  // nondecreasing along the pieces
+  };
+  Status start_copy(const std::vector<CopyPiece>& pieces);
+  // Waits until stage `stage` of the copy is complete; the copy's first read error otherwise
+  // (which also stops the stream).
+  Status wait_copy(int stage);
+  // Wall time from start_copy to the last piece landing; 0 until then.
+  double copy_seconds() const;
+  // Stream bytes read between start_copy and the copy's end: reads that shared the device with
+  // the copy (and so may have lengthened copy_seconds()).
+  uint64_t copy_overlap_bytes() const;
 
   // The stream with no compute: acquires and releases every streamed layer in order for
   // `warmup` (>= 1) + `passes` forward passes through this ring's reader, slots, chunks and
@@ -125,6 +142,7 @@ class LayerRing {
   void pump_locked();
   void start_fill_locked(int slot, int layer);
   void submit_chunks_locked();
+  void advance_copy_stage_locked();
   void restart_locked(std::unique_lock<std::mutex>& lock, int il);
   Status check_file_locked();
   void chunk_started_locked(int n);
@@ -150,9 +168,22 @@ class LayerRing {
   uint64_t next_fill_seq_ = 0;
   int depth_ = 1;
   std::string failed_;  // sticky error: the stream stopped
-  // read_into
-  int job_pending_ = 0;
-  std::string job_error_;
+  // the resident copy
+  struct CopyChunk {
+    uint64_t offset;
+    uint32_t len;
+    uint8_t* dst;
+    int stage;
+  };
+  std::vector<CopyChunk> copy_;
+  size_t copy_next_ = 0;           // first chunk not yet issued
+  int copy_in_flight_ = 0;
+  std::vector<int> stage_pending_;  // per stage: chunks not yet landed
+  int copy_stage_done_ = -1;        // every stage <= this one is complete
+  std::string copy_error_;
+  Clock::time_point copy_start_{};
+  double copy_s_ = 0;
+  uint64_t copy_stream_bytes0_ = 0, copy_overlap_bytes_ = 0;
   uint64_t resident_bytes_read_ = 0;
   // statistics and the adaptive depth
   StreamStats stats_;

@@ -19,7 +19,8 @@ struct MemoryReport {
   uint64_t peak_rss = 0;               // VmHWM
   uint64_t file_cached = 0;            // model file pages in the page cache now
   uint64_t proc_read_bytes = 0;        // /proc/self/io read_bytes
-  double resident_read_s = 0;          // time the load took to read the resident copy
+  double resident_read_s = 0;          // time the resident copy took to land (0 until it has)
+  uint64_t resident_read_overlap = 0;  // stream bytes read beside the copy meanwhile
   std::string backend;                 // "io_uring O_DIRECT", ...
   StreamStats stream;
   uint64_t peak_total() const { return peak_rss + file_cached; }

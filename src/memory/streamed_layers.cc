@@ -15,13 +15,25 @@ std::span<TensorView LayerWeights::* const> layer_weight_fields() {
 }
 
 StreamedLayers::StreamedLayers(std::vector<LayerWeights> layers, std::vector<std::vector<SlotPatch>> patches,
-                               std::unique_ptr<LayerRing> ring)
-    : layers_(std::move(layers)), patches_(std::move(patches)), ring_(std::move(ring)) {
+                               std::unique_ptr<LayerRing> ring, std::function<void()> copy_done)
+    : layers_(std::move(layers)), patches_(std::move(patches)), ring_(std::move(ring)), copy_done_(std::move(copy_done)) {
   NX_CHECK(layers_.size() == patches_.size(), "%zu layers, %zu patch lists", layers_.size(), patches_.size());
+}
+
+Status StreamedLayers::wait_start() { return ring_->wait_copy(0); }
+
+Status StreamedLayers::wait_output() {
+  NX_TRY(ring_->wait_copy(static_cast<int>(layers_.size()) + 1));
+  if (copy_done_) {
+    copy_done_();
+    copy_done_ = nullptr;
+  }
+  return Status::Ok();
 }
 
 Result<const LayerWeights*> StreamedLayers::acquire(int il) {
   NX_CHECK(il >= 0 && il < static_cast<int>(layers_.size()), "layer %d", il);
+  NX_TRY(ring_->wait_copy(il + 1));
   if (patches_[il].empty()) return &layers_[il];  // fully resident layer
   NX_ASSIGN_OR_RETURN(const uint8_t* slot, ring_->acquire(il));
   LayerWeights& l = layers_[il];

@@ -2,8 +2,13 @@
 // to land in a ring slot (layer_stream.h) and hands out the layer's weights with those views
 // pointing into the slot and every other view into the resident copy. Same bytes, same
 // kernels: logits are bit-identical to the fully resident run.
+//
+// The resident copy lands in the background during the first pass, in stages (the ring's
+// start_copy): 0 = model-wide weights a pass starts with, il + 1 = layer il, n_layer + 1 = the
+// output norm and head. Each wait below first waits for its stage.
 #pragma once
 
+#include <functional>
 #include <memory>
 #include <vector>
 
@@ -17,9 +22,12 @@ class StreamedLayers final : public LayerSource {
  public:
   // `layers`: per layer, every view valid except the streamed ones, which `patches` place in
   // the slot the ring fills for that layer.
+  // `copy_done` runs once, when the whole copy has landed (it makes the copy read-only).
   StreamedLayers(std::vector<LayerWeights> layers, std::vector<std::vector<SlotPatch>> patches,
-                 std::unique_ptr<LayerRing> ring);
+                 std::unique_ptr<LayerRing> ring, std::function<void()> copy_done);
 
+  Status wait_start() override;
+  Status wait_output() override;
   Result<const LayerWeights*> acquire(int il) override;
   void release(int il) override;
 
@@ -30,6 +38,7 @@ class StreamedLayers final : public LayerSource {
   std::vector<LayerWeights> layers_;
   std::vector<std::vector<SlotPatch>> patches_;
   std::unique_ptr<LayerRing> ring_;
+  std::function<void()> copy_done_;  // reset once run
 };
 
 }  // namespace nexus

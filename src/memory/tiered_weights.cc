@@ -146,15 +146,49 @@ Result<std::unique_ptr<TieredWeights>> TieredWeights::create(const std::string& 
       return make_error(format("cannot allocate %s for the resident weights: %s",
                                format_size(tw->arena_bytes_).c_str(), std::strerror(errno)));
     tw->arena_ = static_cast<uint8_t*>(p);
-    const auto t0 = std::chrono::steady_clock::now();
-    NX_TRY(ring->read_into(res_extents, tw->arena_));
-    tw->load_read_s_ = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
-    tw->resident_read_ = ring->resident_bytes_read();
-    ::mprotect(tw->arena_, tw->arena_bytes_, PROT_READ);  // weights are read-only from here on
     if (o.mlock && ::mlock(tw->arena_, tw->arena_bytes_) != 0)
       return make_error(format("cannot mlock %s of resident weights: %s (raise the memlock limit, ulimit -l)",
                                format_size(tw->arena_bytes_).c_str(), std::strerror(errno)));
   }
+  // The copy in the order the first pass needs it (streamed_layers.h: stage 0 = model-wide
+  // weights read first, il + 1 = layer il, n_layer + 1 = output norm and head, and anything
+  // the forward pass does not read). Extents are cut at tensor starts so each piece takes the
+  // earliest stage of the tensors in it.
+  auto stage_of = [&](const PlanTensor& t) {
+    if (t.layer >= 0) return t.layer < c.n_layer ? t.layer + 1 : c.n_layer + 1;
+    return t.name.starts_with("output") ? c.n_layer + 1 : 0;
+  };
+  std::vector<LayerRing::CopyPiece> pieces;
+  {
+    struct Span {
+      uint64_t begin, end;  // the tensor's bytes in the file
+      int stage;
+    };
+    std::vector<Span> spans;
+    for (size_t i = 0; i < in.tensors.size(); ++i)
+      if (plan.resident[i])
+        spans.push_back({in.tensors[i].offset, in.tensors[i].offset + in.tensors[i].nbytes, stage_of(in.tensors[i])});
+    std::sort(spans.begin(), spans.end(), [](const Span& x, const Span& y) { return x.begin < y.begin; });
+    size_t first = 0;  // first span ending past the current piece's start
+    for (size_t k = 0; k < res_extents.size(); ++k) {
+      const Extent& e = res_extents[k];
+      uint64_t at = e.offset;
+      while (at < e.offset + e.len) {
+        while (first < spans.size() && spans[first].end <= at) ++first;
+        // The piece ends at the next aligned tensor start past `at` (or the extent's end).
+        uint64_t end = e.offset + e.len;
+        for (size_t u = first; u < spans.size() && spans[u].begin / kAlign * kAlign < end; ++u)
+          if (spans[u].begin / kAlign * kAlign > at) end = spans[u].begin / kAlign * kAlign;
+        int stage = c.n_layer + 1;
+        for (size_t u = first; u < spans.size() && spans[u].begin < end; ++u) stage = std::min(stage, spans[u].stage);
+        pieces.push_back({at, end - at, tw->arena_ + res_dst[k] + (at - e.offset), stage});
+        at = end;
+      }
+    }
+    std::stable_sort(pieces.begin(), pieces.end(),
+                     [](const LayerRing::CopyPiece& x, const LayerRing::CopyPiece& y) { return x.stage < y.stage; });
+  }
+  NX_TRY(ring->start_copy(pieces));
 
   // Re-point resident views at the copy; collect slot patches for the streamed ones.
   auto repoint = [&](TensorView& v) -> const PlanTensor* {
@@ -205,12 +239,25 @@ Result<std::unique_ptr<TieredWeights>> TieredWeights::create(const std::string& 
 
   bool any_streamed = false;
   for (const auto& p : patches) any_streamed = any_streamed || !p.empty();
-  if (any_streamed) {  // else the ring (and its reader threads) goes: nothing is read after load
+  // Weights are read-only once the copy has landed.
+  auto protect = [arena = tw->arena_, bytes = tw->arena_bytes_] {
+    if (arena) ::mprotect(arena, bytes, PROT_READ);
+  };
+  if (any_streamed) {  // the first forward pass waits for the copy stage by stage
     tw->ring_ = ring.get();
-    tw->source_ = std::make_unique<StreamedLayers>(w.layers, std::move(patches), std::move(ring));
+    tw->source_ = std::make_unique<StreamedLayers>(w.layers, std::move(patches), std::move(ring), protect);
+  } else {  // nothing streams: no pass waits, so the load does; then the ring and its threads go
+    NX_TRY(ring->wait_copy(c.n_layer + 1));
+    protect();
+    tw->load_read_s_ = ring->copy_seconds();
+    tw->resident_read_ = ring->resident_bytes_read();
   }
   return tw;
 }
+
+double TieredWeights::load_read_seconds() const { return ring_ ? ring_->copy_seconds() : load_read_s_; }
+
+uint64_t TieredWeights::resident_bytes_read() const { return ring_ ? ring_->resident_bytes_read() : resident_read_; }
 
 TieredWeights::~TieredWeights() {
   source_.reset();  // waits for reads in flight before the slots go
@@ -230,8 +277,10 @@ Result<IoOnlyRate> TieredWeights::measure_io_only(int warmup, int passes) {
 
 std::string TieredWeights::describe() const {
   std::string s = describe_plan(input_, plan_);
-  s += format("  I/O: %s, %s; resident copy %s read in %.2f s\n", backend_.c_str(),
-              direct_ ? "O_DIRECT" : "buffered + DONTNEED", format_size(resident_read_).c_str(), load_read_s_);
+  const double copy_s = load_read_seconds();
+  s += format("  I/O: %s, %s; resident copy %s read %s\n", backend_.c_str(), direct_ ? "O_DIRECT" : "buffered + DONTNEED",
+              format_size(resident_bytes_read()).c_str(),
+              copy_s > 0 ? format("in %.2f s", copy_s).c_str() : "so far (it lands during the first forward pass)");
   return s;
 }
 

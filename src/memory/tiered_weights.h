@@ -3,6 +3,10 @@
 // the file mapping's pages go (so resident weights are not counted twice: once copied, once
 // in the page cache), and streams the rest through a ring of layer slots (LayerSource).
 //
+// When something streams, the copy is read in the background in the order the first forward
+// pass needs it, and that pass waits for each layer's part (StreamedLayers): its compute and
+// its stream reads overlap the copy instead of following it.
+//
 // The budget must leave room for the KV cache, whose size depends on the session's context:
 // the plan is made at load for LoadOptions::budget_ctx tokens (0: the model's training context,
 // capped at 4096, the same default as Session::create), and Session::create refuses a larger
@@ -59,8 +63,10 @@ class TieredWeights {
   const LayerRing* ring() const { return ring_; }  // null when nothing streams
   // LayerRing::measure_io_only on the ring; an empty rate when nothing streams.
   Result<IoOnlyRate> measure_io_only(int warmup, int passes);
-  double load_read_seconds() const { return load_read_s_; }
-  uint64_t resident_bytes_read() const { return resident_read_; }
+  // The resident copy: its wall time (0 until it has landed; it lands during the first
+  // forward pass when something streams) and bytes read so far.
+  double load_read_seconds() const;
+  uint64_t resident_bytes_read() const;
 
  private:
   TieredWeights() = default;
@@ -70,7 +76,7 @@ class TieredWeights {
   uint64_t arena_bytes_ = 0;
   std::unique_ptr<LayerSource> source_;
   LayerRing* ring_ = nullptr;  // owned by source_; null when nothing streams
-  double load_read_s_ = 0;
+  double load_read_s_ = 0;     // when nothing streams (the ring is gone)
   uint64_t resident_read_ = 0;
   std::string backend_;
   bool direct_ = false;

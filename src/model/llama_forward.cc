@@ -110,6 +110,7 @@ Status llama_forward(const ModelConfig& c, const LlamaWeights& w, RunState& s, T
   }
   NX_CHECK(t == n, "sequence runs cover %d of %d tokens", t, n);
 
+  if (layers) NX_TRY(layers->wait_start());
   RopeParams rope = c.rope;
   rope.freq_factors = f32_data(w.rope_freqs);
   for (t = 0; t < n; ++t) {  // x = embed[token] * embd_scale; rotation angles of each position
@@ -142,6 +143,7 @@ Status llama_forward(const ModelConfig& c, const LlamaWeights& w, RunState& s, T
   const int n_out = static_cast<int>(s.logits_rows.size());
   if (n_out == 0) return Status::Ok();
   NX_CHECK(logits != nullptr, "%d logit rows wanted, no buffer", n_out);
+  if (layers) NX_TRY(layers->wait_output());
   // logits = W_out rmsnorm(x) * w_out_norm, for the wanted rows
   for (int r = 0; r < n_out; ++r)
     rmsnorm_rows(&s.x[static_cast<size_t>(s.logits_rows[r]) * E], f32_data(w.output_norm), c.rms_eps, 1, E,
