@@ -259,12 +259,12 @@ Status run_bench(const BenchOptions& o, std::FILE* out, std::FILE* log) {
       header_done = true;
     }
 
-    // Time to first token under a budget: the load (resident copy) and one single-token pass
-    // (one streamed pass). Then the stream's I/O-only rate: the same reader, slots and byte
-    // ranges with no compute, after a warm-up pass so any cache below the file is in the state
-    // decode sees. The TTFT bound is the load's measured resident read plus one streamed pass
-    // at that rate. Each decode repetition's roofline is measured against the same rate taken
-    // again right before and after it.
+    // Time to first token under a budget: load, session creation and one single-token pass,
+    // during which the resident copy lands beside the first streamed pass. Then the stream's
+    // I/O-only rate: the same reader, slots and byte ranges with no compute, after a warm-up
+    // pass so any cache below the file is in the state decode sees. The TTFT bound is the
+    // copy's read time plus one streamed pass at that rate. Each decode repetition's roofline
+    // is measured against the same rate taken again right before and after it.
     double stream_bw = 0;  // bytes/s, the stream's I/O-only rate
     double ttft = 0, ttft_bound = 0;
     if (budgeted) {

@@ -21,9 +21,10 @@ MemoryReport memory_report(Model& model, const std::string& path) {
     r.streamed_plan_bytes = t->plan().streamed_bytes_per_pass;
     r.stream = t->stats();
     r.resident_read_s = t->load_read_seconds();
-    if (const LayerRing* ring = t->ring()) r.resident_read_overlap = ring->copy_overlap_bytes();
-    if (const LayerRing* ring = t->ring())
+    if (const LayerRing* ring = t->ring()) {
+      r.resident_read_overlap = ring->copy_overlap_bytes();
       r.backend = std::string(ring->backend_name()) + (ring->direct() ? " O_DIRECT" : " buffered+DONTNEED");
+    }
   }
   return r;
 }

@@ -45,7 +45,6 @@ std::vector<int> spread_rank(int n_layer) {
   return rank;
 }
 
-
 // One way to split a layer: the streamed matrices (bit k: by_layer's k-th tensor) and the bytes
 // of their merged extents.
 struct LayerChoice {
@@ -58,11 +57,9 @@ struct LayerChoice {
 // matrices (highest priority numbers) is kept.
 std::vector<LayerChoice> layer_choices(const PlanInput& in, const std::vector<size_t>& tensors) {
   const size_t k = tensors.size();
-  std::vector<uint32_t> masks;
-  for (uint32_t m = 0; m < (1u << k); ++m) masks.push_back(m);
   std::vector<LayerChoice> out;
   std::vector<int> prio_sum;
-  for (uint32_t m : masks) {
+  for (uint32_t m = 0; m < (1u << k); ++m) {
     std::vector<Extent> r;
     int ps = 0;
     for (size_t j = 0; j < k; ++j)
@@ -123,15 +120,15 @@ Result<ResidencyPlan> plan_residency(const PlanInput& in) {
       NX_CHECK(by_layer[t.layer].size() <= 12, "layer %d has more than 12 streamable matrices", t.layer);
     }
   }
-  // Streamed extents of one layer under the current residency.
-  auto layer_extents = [&](int il) {
+  // Streamed extents of one layer under a residency.
+  auto layer_extents = [&](int il, const std::vector<bool>& resident) {
     std::vector<Extent> r;
     for (size_t i : by_layer[il])
-      if (!p.resident[i]) r.push_back({in.tensors[i].offset, in.tensors[i].nbytes});
+      if (!resident[i]) r.push_back({in.tensors[i].offset, in.tensors[i].nbytes});
     return merge_extents(std::move(r), in.align);
   };
   std::vector<uint64_t> layer_bytes(by_layer.size());
-  for (int il = 0; il < in.n_layer; ++il) layer_bytes[il] = extents_bytes(layer_extents(il));
+  for (int il = 0; il < in.n_layer; ++il) layer_bytes[il] = extents_bytes(layer_extents(il, p.resident));
   const uint64_t full_slot = layer_bytes.empty() ? 0 : *std::max_element(layer_bytes.begin(), layer_bytes.end());
 
   p.min_budget = p.fixed_bytes + pinned + full_slot;
@@ -202,10 +199,7 @@ Result<ResidencyPlan> plan_residency(const PlanInput& in) {
         if (c.resident[i]) continue;
         const PlanTensor& t = in.tensors[i];
         c.resident[i] = true;
-        std::vector<Extent> r;
-        for (size_t j : by_layer[t.layer])
-          if (!c.resident[j]) r.push_back({in.tensors[j].offset, in.tensors[j].nbytes});
-        const uint64_t new_layer = extents_bytes(merge_extents(std::move(r), in.align));
+        const uint64_t new_layer = extents_bytes(layer_extents(t.layer, c.resident));
         uint64_t new_slot = new_layer;
         for (int il = 0; il < in.n_layer; ++il)
           if (il != t.layer) new_slot = std::max(new_slot, c.layer_bytes[il]);
@@ -230,7 +224,7 @@ Result<ResidencyPlan> plan_residency(const PlanInput& in) {
 
   p.layer_extents.resize(by_layer.size());
   for (int il = 0; il < in.n_layer; ++il) {
-    p.layer_extents[il] = layer_extents(il);
+    p.layer_extents[il] = layer_extents(il, p.resident);
     p.streamed_bytes_per_pass += extents_bytes(p.layer_extents[il]);
     for (size_t i : by_layer[il])
       if (!p.resident[i]) p.streamed_tensor_bytes += in.tensors[i].nbytes;
