@@ -106,7 +106,7 @@ int register_all() {
     for (int64_t tokens : {1, 32})
       for (int64_t threads : {1, max_threads}) b->Args({tokens, threads});
     b->UseRealTime();
-    benchmark::RegisterBenchmark(("matmul_cpu/" + name).c_str(), BM_MatmulCpu, t)->Arg(1)->Arg(64);
+    benchmark::RegisterBenchmark(("matmul_cpu/" + name).c_str(), BM_MatmulCpu, t)->Arg(1)->Arg(8)->Arg(64);
   }
   benchmark::AddCustomContext("nexus_simd", simd_description());
   return 0;

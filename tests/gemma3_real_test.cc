@@ -114,12 +114,23 @@ TEST(Gemma3Real, GreedyContinuations) {
 
   // transformers: " the capital of the country of France. It is the largest city in France and"
   const std::vector<int32_t> ref = {506, 5279, 529, 506, 2891, 529, 7001, 236761};
+  // Teacher-forced along transformers' continuation, its token must lead at every step or
+  // trail the leader by less than the 8-bit activations' logit error. Step 4 is a near-tie
+  // ("country" vs "United", 0.1-0.2 apart) that the float summation order of a kernel can
+  // swap, so free-running greedy output is compared only up to it.
+  Result<std::span<const float>> l = (*s)->eval(kFrancePrompt);
+  for (size_t i = 0; i < ref.size() && l.ok(); ++i) {
+    const int top = argmax(*l);
+    EXPECT_LT((*l)[top] - (*l)[ref[i]], 0.3f) << "step " << i << ": token " << top << " leads " << ref[i];
+    l = (*s)->eval(std::span<const int32_t>(&ref[i], 1));
+  }
+  ASSERT_TRUE(l.ok()) << l.error().message;
+  (*s)->reset();
   std::vector<int32_t> out = greedy(**s, kFrancePrompt, 8);
-  EXPECT_EQ(out, ref);
+  EXPECT_EQ(std::vector<int32_t>(out.begin(), out.begin() + 4), std::vector<int32_t>(ref.begin(), ref.begin() + 4));
   std::string text;
   for (int32_t id : out) text += m->token_to_piece(id);
   std::printf("[ gemma3 ] The capital of France is|%s\n", text.c_str());
-  EXPECT_NE(text.find("France."), std::string::npos) << text;
 
   // A question-answer prompt: the pretrained model answers "Paris".
   (*s)->reset();
