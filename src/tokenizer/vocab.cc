@@ -170,9 +170,11 @@ Result<Vocab> Vocab::from_gguf(const gguf::File& file) {
 }
 
 void Vocab::index() {
-  by_text_.clear();
-  by_text_.reserve(tokens.size());
-  for (size_t i = 0; i < tokens.size(); ++i) by_text_[tokens[i].text] = static_cast<int32_t>(i);
+  size_t capacity = 16;
+  while (capacity < 2 * tokens.size()) capacity *= 2;
+  by_text_.assign(capacity, -1);
+  // A text that appears twice maps to its last id.
+  for (size_t i = 0; i < tokens.size(); ++i) by_text_[slot_of(tokens[i].text)] = static_cast<int32_t>(i);
 
   for (int b = 0; b < 256; ++b) {
     char hex[8];
@@ -184,9 +186,16 @@ void Vocab::index() {
   }
 }
 
+// The slot holding `text`'s id, or the empty slot where it would go.
+size_t Vocab::slot_of(std::string_view text) const {
+  const size_t mask = by_text_.size() - 1;
+  size_t i = std::hash<std::string_view>{}(text) & mask;
+  while (by_text_[i] >= 0 && tokens[static_cast<size_t>(by_text_[i])].text != text) i = (i + 1) & mask;
+  return i;
+}
+
 int32_t Vocab::find(std::string_view text) const {
-  const auto it = by_text_.find(text);
-  return it == by_text_.end() ? -1 : it->second;
+  return by_text_.empty() ? -1 : by_text_[slot_of(text)];
 }
 
 bool Vocab::is_special(int32_t id) const {
