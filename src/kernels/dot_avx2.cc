@@ -414,7 +414,7 @@ namespace {
 
 // An empty asm that claims to modify the accumulators: it pins them in registers at this
 // point. Without it GCC reassociates a block's integer sums into a tree of all 8-16 products,
-// which spills them to the stack and runs the tile 10-35 % slower.
+// which spills them to the stack and runs the tile 10-20 % slower.
 template <int T>
 void keep_in_registers(__m256i (&v)[T]) {
   for (int t = 0; t < T; ++t) __asm__("" : "+x"(v[t]));
