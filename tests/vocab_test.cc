@@ -1,0 +1,42 @@
+// Vocab's text -> id index (an open-addressing table of ids) against a std::map built the
+// same way: every text finds its last id, absent texts find -1, whatever the table's load.
+#include <gtest/gtest.h>
+
+#include <map>
+#include <random>
+#include <string>
+
+#include "tokenizer/vocab.h"
+
+namespace nexus::tokenizer {
+namespace {
+
+TEST(VocabIndex, FindsEveryTextAndItsLastIdLikeAMap) {
+  std::mt19937 rng(7);
+  for (int n : {0, 1, 2, 7, 8, 9, 1000, 40000}) {
+    Vocab v;
+    std::map<std::string, int32_t> want;
+    std::uniform_int_distribution<int> len(0, 6), ch('a', 'd');  // short texts over 4 letters: many repeats
+    for (int i = 0; i < n; ++i) {
+      std::string s;
+      for (int k = len(rng); k > 0; --k) s += static_cast<char>(ch(rng));
+      v.tokens.push_back({.text = s});
+      want[s] = i;
+    }
+    v.index();
+    for (const auto& [text, id] : want) EXPECT_EQ(v.find(text), id) << "n " << n << " '" << text << "'";
+    EXPECT_EQ(v.find("zzzzzzzz"), -1);
+    EXPECT_EQ(v.find("abcdabcd"), -1);  // longer than any token
+  }
+}
+
+TEST(VocabIndex, EmptyUntilIndexed) {
+  Vocab v;
+  v.tokens.push_back({.text = "a"});
+  EXPECT_EQ(v.find("a"), -1);
+  v.index();
+  EXPECT_EQ(v.find("a"), 0);
+}
+
+}  // namespace
+}  // namespace nexus::tokenizer
