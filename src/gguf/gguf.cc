@@ -94,6 +94,12 @@ class Parser {
     return s;
   }
 
+  Result<bool> boolean(const std::string& what, size_t index = kNoIndex) {
+    NX_ASSIGN_OR_RETURN(uint8_t x, u<uint8_t>(what, index));
+    if (x > 1) return make_error(format("gguf: %s: expected bool 0 or 1, found %u", name(what, index).c_str(), unsigned{x}));
+    return x != 0;
+  }
+
   Result<Value> scalar(ValueType t, const std::string& what, size_t index = kNoIndex) {
     Value v;
     v.type = t;
@@ -108,12 +114,7 @@ class Parser {
       case ValueType::INT64: { NX_ASSIGN_OR_RETURN(auto x, u<int64_t>(what, index)); v.v = x; break; }
       case ValueType::FLOAT32: { NX_ASSIGN_OR_RETURN(auto x, u<float>(what, index)); v.v = double{x}; break; }
       case ValueType::FLOAT64: { NX_ASSIGN_OR_RETURN(auto x, u<double>(what, index)); v.v = x; break; }
-      case ValueType::BOOL: {
-        NX_ASSIGN_OR_RETURN(auto x, u<uint8_t>(what, index));
-        if (x > 1) return make_error(format("gguf: %s: expected bool 0 or 1, found %u", name(what, index).c_str(), unsigned{x}));
-        v.v = x != 0;
-        break;
-      }
+      case ValueType::BOOL: { NX_ASSIGN_OR_RETURN(v.v, boolean(what, index)); break; }
       case ValueType::STRING: { NX_ASSIGN_OR_RETURN(auto s, str(what, index)); v.v = std::move(s); break; }
       case ValueType::ARRAY: return make_error(format("gguf: %s: nested array where a scalar was expected", what.c_str()));
     }
@@ -157,9 +158,8 @@ class Parser {
       case ValueType::BOOL:
         a.ints.reserve(n);
         for (size_t i = 0; i < n; ++i) {
-          NX_ASSIGN_OR_RETURN(uint8_t x, u<uint8_t>(what, i));
-          if (x > 1) return make_error(format("gguf: %s: expected bool 0 or 1, found %u", name(what, i).c_str(), unsigned{x}));
-          a.ints.push_back(x);
+          NX_ASSIGN_OR_RETURN(bool x, boolean(what, i));
+          a.ints.push_back(x ? 1 : 0);
         }
         break;
       case ValueType::STRING:
