@@ -253,7 +253,7 @@ INSTANTIATE_TEST_SUITE_P(AllTypes, DotTest, ::testing::ValuesIn(kWeightTypes),
 class MatmulTest : public ::testing::TestWithParam<DType> {};
 
 // Every level's GemmFn (row x token blocks) equals that level's dot bit for bit, for odd
-// row and token counts (token groups of 4 plus a tail) and padded strides.
+// row and token counts (token groups of 8 and 4 plus a tail) and padded strides.
 TEST(Gemm, MatchesDotBitwiseAtEveryLevel) {
   for (SimdLevel level : available_levels()) {
     for (DType t : kWeightTypes) {
@@ -261,7 +261,7 @@ TEST(Gemm, MatchesDotBitwiseAtEveryLevel) {
       if (k.gemm == nullptr) continue;
       std::mt19937 rng(99 + static_cast<int>(t));
       const int64_t cols = dtype_traits(t).block_elems == 256 ? 512 : 96;
-      const int rows = 5, n_tok = 7;
+      const int rows = 5, n_tok = 15;  // 8 + 4 + 3
       const size_t w_stride = row_bytes(t, cols) + 16, a_stride = row_bytes(k.act_type, cols) + 8, y_stride = 9;
       std::vector<uint8_t> w(w_stride * rows), a(a_stride * n_tok);
       for (int r = 0; r < rows; ++r) {
@@ -362,6 +362,45 @@ TEST_P(MatmulTest, RowRangeWritesOnlyThoseRows) {
         EXPECT_EQ(part[i], -12345.0f) << "row " << r << " outside the range was written";
       }
     }
+}
+
+// Weights of three activation formats (this type's, Q8_0's, F32's) sharing one input give
+// what separate matmul calls give, bit for bit, for a decode token and a batch.
+TEST_P(MatmulTest, SharedInputEqualsSeparateCalls) {
+  const DType t = GetParam();
+  std::mt19937 rng(31 + static_cast<int>(t));
+  const int64_t cols = 768;
+  struct Weight {
+    std::vector<uint8_t> bytes;
+    TensorView view;
+  };
+  auto make = [&](DType type, int64_t rows) {
+    Weight w;
+    for (int64_t r = 0; r < rows; ++r) {
+      const std::vector<uint8_t> row = random_weights(type, cols, rng);
+      w.bytes.insert(w.bytes.end(), row.begin(), row.end());
+    }
+    w.view.type = type;
+    w.view.ne[0] = cols;
+    w.view.ne[1] = rows;
+    w.view.data = w.bytes.data();
+    w.view.nbytes = w.bytes.size();
+    return w;
+  };
+  const Weight a = make(t, 37), b = make(DType::Q8_0, 21), c = make(DType::F32, 5);
+  ThreadPool pool(2);
+  for (int64_t n_tokens : {1, 9}) {
+    const std::vector<float> x = random_activations(n_tokens * cols, rng);
+    std::vector<float> ya(n_tokens * 37), yb(n_tokens * 21), yc(n_tokens * 5);
+    std::vector<float> sa(ya.size(), NAN), sb(yb.size(), NAN), sc(yc.size(), NAN);
+    matmul(a.view, x.data(), n_tokens, ya.data(), pool);
+    matmul(b.view, x.data(), n_tokens, yb.data(), pool);
+    matmul(c.view, x.data(), n_tokens, yc.data(), pool);
+    matmul_shared_input({{&a.view, sa.data()}, {&b.view, sb.data()}, {&c.view, sc.data()}}, x.data(), n_tokens, pool);
+    EXPECT_EQ(std::memcmp(ya.data(), sa.data(), 4 * ya.size()), 0) << name_of(t) << ", " << n_tokens << " tokens";
+    EXPECT_EQ(std::memcmp(yb.data(), sb.data(), 4 * yb.size()), 0) << "Q8_0 beside " << name_of(t);
+    EXPECT_EQ(std::memcmp(yc.data(), sc.data(), 4 * yc.size()), 0) << "F32 beside " << name_of(t);
+  }
 }
 
 TEST_P(MatmulTest, GetRowMatchesDequantize) {

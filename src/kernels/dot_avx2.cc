@@ -405,7 +405,7 @@ float dot_q5_k_q8_k(int n, const void* wv, const void* av) {
   return hsum(acc) - mins;
 }
 
-// ---- Q8_0, Q4_K and Q6_K: one tile kernel per type computes a weight row against T <= 4
+// ---- Q8_0, Q4_K and Q6_K: one tile kernel per type computes a weight row against T <= 8
 // activation rows, unpacking each weight block once and reusing it from registers. The
 // dot is the T = 1 case and the gemm (GemmFn) runs the same kernel over rows and token
 // groups, so the two agree bitwise by construction. Per block and token the products go
@@ -519,9 +519,6 @@ void tile_q6_k(int nb, const BlockQ6_K* w, const BlockQ8_K* const* a, float* y, 
 template <int T>
 using Tok = std::integral_constant<int, T>;
 
-// Tokens per group: each weight block is unpacked once per group.
-constexpr int kGroup = 4;
-
 // The first token group reads the weights from memory. The hardware prefetcher does not
 // run far enough ahead across rows, so each row's tile waits on DRAM; asking for the row
 // kPrefetchRows ahead hides that (about 1.4x on a DRAM-sized Q4_K gemm of 8 tokens).
@@ -532,28 +529,34 @@ void prefetch_bytes(const uint8_t* p, size_t n) {
 }
 
 // Calls tile(Tok<nt>, weight row, token row pointers, y of (row, first token)) for every
-// row and group of nt <= 4 tokens. Token groups are the outer loop: the rows of one call
+// row and group of nt tokens: groups of 8 while they last, then 4, then the tail. Each
+// weight block is unpacked once per group: with 8 the unpacking and the per-block scale
+// work cost less per product (Q6_K's gemm of 8 tokens runs 13-20 % faster than as two
+// groups of 4; Q4_K's is the same). Token groups are the outer loop: the rows of one call
 // (a cache-sized tile chosen by matmul) are re-read from cache for each group.
 template <class W, class A, class Tile>
 void gemm_groups(const void* w, size_t w_stride, int n_rows, const void* a, size_t a_stride, int n_tok, float* y,
                  size_t y_stride, Tile tile) {
   const auto* wb = static_cast<const uint8_t*>(w);
   const auto* ab = static_cast<const uint8_t*>(a);
-  for (int t0 = 0; t0 < n_tok; t0 += kGroup) {
-    const int nt = n_tok - t0 < kGroup ? n_tok - t0 : kGroup;
-    const A* at[4];
-    for (int i = 0; i < 4; ++i) at[i] = reinterpret_cast<const A*>(ab + (t0 + (i < nt ? i : nt - 1)) * a_stride);
+  for (int t0 = 0; t0 < n_tok;) {
+    const int left = n_tok - t0;
+    const int nt = left >= 8 ? 8 : left >= 4 ? 4 : left;
+    const A* at[8];
+    for (int i = 0; i < nt; ++i) at[i] = reinterpret_cast<const A*>(ab + (t0 + i) * a_stride);
     for (int r = 0; r < n_rows; ++r) {
       if (t0 == 0 && r + kPrefetchRows < n_rows) prefetch_bytes(wb + (r + kPrefetchRows) * w_stride, w_stride);
       const W* wr = reinterpret_cast<const W*>(wb + r * w_stride);
       float* yr = y + static_cast<size_t>(t0) * y_stride + r;
       switch (nt) {
+        case 8: tile(Tok<8>{}, wr, at, yr); break;
         case 4: tile(Tok<4>{}, wr, at, yr); break;
         case 3: tile(Tok<3>{}, wr, at, yr); break;
         case 2: tile(Tok<2>{}, wr, at, yr); break;
         default: tile(Tok<1>{}, wr, at, yr); break;
       }
     }
+    t0 += nt;
   }
 }
 

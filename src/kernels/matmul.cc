@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <cstring>
+#include <span>
 #include <vector>
 
 #include "kernels/kernel_table.h"
@@ -19,6 +20,8 @@ constexpr int64_t kRowGrain = 16;
 // Weight bytes per gemm row tile: about half a 256 KiB-1 MiB L2, leaving room for the
 // activations of a token group.
 constexpr size_t kGemmTileBytes = 96 * 1024;
+// Distinct activation formats one shared-input call can need (F32, Q8_0, Q8_1, Q8_K).
+constexpr int kMaxActFormats = 4;
 
 // Per-thread scratch for the quantized activations of one call, grown on demand and
 // reused, so the hot path does not allocate once warm.
@@ -27,68 +30,135 @@ std::vector<uint8_t>& activation_scratch() {
   return buf;
 }
 
-}  // namespace
+// One weight of a call with its kernel and its activations in the kernel's format.
+struct BoundWeight {
+  const TensorView* w;
+  const DotKernel* k;
+  float* y;
+  const uint8_t* act = nullptr;
+  size_t act_stride = 0;
+};
 
-void matmul_rows(const TensorView& w, const float* x, int64_t n_tokens, float* y, int64_t row_begin,
-                 int64_t row_end, ThreadPool& pool) {
+const DotKernel& checked_kernel(const TensorView& w) {
   const DotKernel& k = kernels().entry(w.type);
   NX_CHECK(k.dot != nullptr, "matmul: no dot kernel for weight type %s", std::string(dtype_name(w.type)).c_str());
-  const int64_t cols = w.cols(), rows = w.rows();
+  const int64_t cols = w.cols();
   NX_CHECK(cols % dtype_traits(w.type).block_elems == 0 && cols % dtype_traits(k.act_type).block_elems == 0,
            "matmul: %lld columns is not a multiple of the %s block", static_cast<long long>(cols),
            std::string(dtype_name(w.type)).c_str());
-  NX_CHECK(0 <= row_begin && row_begin <= row_end && row_end <= rows, "matmul: bad row range");
-  if (n_tokens <= 0 || row_begin == row_end) return;
+  return k;
+}
 
-  // Activations in the dot's format: F32 dots read x in place, others quantize each token
-  // row once here (in parallel over tokens for prefill).
-  const uint8_t* act = reinterpret_cast<const uint8_t*>(x);
-  const size_t act_stride = row_bytes(k.act_type, cols);
-  if (k.act_type != DType::F32) {
-    std::vector<uint8_t>& buf = activation_scratch();
-    if (buf.size() < act_stride * n_tokens) buf.resize(act_stride * n_tokens);
-    uint8_t* out = buf.data();
-    pool.parallel_for(n_tokens, 8, [&](int64_t t0, int64_t t1) {
-      for (int64_t t = t0; t < t1; ++t) k.quantize_act(static_cast<int>(cols), x + t * cols, out + t * act_stride);
-    });
-    act = out;
+// Points each weight at x in its kernel's activation format: F32 dots read x in place,
+// others share one quantized copy per format, made once (in parallel over tokens).
+void bind_activations(std::span<BoundWeight> ws, const float* x, int64_t n_tokens, ThreadPool& pool) {
+  struct Format {
+    DType type;
+    QuantizeActFn quantize;
+    size_t offset;  // in the scratch buffer
+  };
+  const int64_t cols = ws[0].w->cols();
+  const size_t n = static_cast<size_t>(cols);
+  Format formats[kMaxActFormats];
+  int n_formats = 0;
+  size_t total = 0;
+  for (const BoundWeight& b : ws) {
+    NX_CHECK(b.w->cols() == cols, "matmul: weights sharing an input have %lld and %lld columns",
+             static_cast<long long>(cols), static_cast<long long>(b.w->cols()));
+    const DType t = b.k->act_type;
+    if (t == DType::F32 || std::any_of(formats, formats + n_formats, [&](const Format& f) { return f.type == t; }))
+      continue;
+    NX_CHECK(n_formats < kMaxActFormats, "matmul: too many activation formats");
+    formats[n_formats++] = {t, b.k->quantize_act, total};
+    total += row_bytes(t, n) * n_tokens;
   }
+  std::vector<uint8_t>& buf = activation_scratch();
+  if (buf.size() < total) buf.resize(total);
+  for (BoundWeight& b : ws) {
+    const DType t = b.k->act_type;
+    b.act_stride = row_bytes(t, n);
+    b.act = reinterpret_cast<const uint8_t*>(x);
+    for (int f = 0; f < n_formats; ++f)
+      if (formats[f].type == t) b.act = buf.data() + formats[f].offset;
+  }
+  if (n_formats == 0) return;
+  uint8_t* scratch = buf.data();
+  pool.parallel_for(n_tokens, 1, [&](int64_t t0, int64_t t1) {
+    for (int f = 0; f < n_formats; ++f) {
+      const size_t stride = row_bytes(formats[f].type, n);
+      for (int64_t t = t0; t < t1; ++t)
+        formats[f].quantize(static_cast<int>(cols), x + t * cols, scratch + formats[f].offset + t * stride);
+    }
+  });
+}
 
-  const int n = static_cast<int>(cols);
-  if (k.gemm != nullptr) {
+// Output rows [r_begin, r_end) of one weight for every token, on the calling thread.
+void run_rows(const BoundWeight& b, int64_t n_tokens, int64_t r_begin, int64_t r_end) {
+  const TensorView& w = *b.w;
+  const int n = static_cast<int>(w.cols());
+  const int64_t rows = w.rows();
+  if (b.k->gemm != nullptr) {
     // Row tiles sized so a tile's weights stay in L2 while every token group of the batch
     // streams past them; each (row, token) result is computed the same way whatever the
     // tile or thread split (GemmFn matches the dot bitwise), so results are deterministic.
     const size_t w_stride = w.row_stride();
     const int64_t tile = std::clamp<int64_t>(static_cast<int64_t>(kGemmTileBytes / w_stride), 4, 256);
-    const GemmFn gemm = k.gemm;
-    pool.parallel_for(row_end - row_begin, kRowGrain, [&](int64_t begin, int64_t end) {
-      for (int64_t r0 = row_begin + begin; r0 < row_begin + end; r0 += tile) {
-        const int64_t r1 = std::min(r0 + tile, row_begin + end);
-        gemm(n, w.row(r0), w_stride, static_cast<int>(r1 - r0), act, act_stride, static_cast<int>(n_tokens), y + r0,
-             static_cast<size_t>(rows));
-      }
-    });
+    for (int64_t r0 = r_begin; r0 < r_end; r0 += tile) {
+      const int64_t r1 = std::min(r0 + tile, r_end);
+      b.k->gemm(n, w.row(r0), w_stride, static_cast<int>(r1 - r0), b.act, b.act_stride, static_cast<int>(n_tokens),
+                b.y + r0, static_cast<size_t>(rows));
+    }
     return;
   }
-
   // Each output element is one dot call with a fixed order, so the result does not depend
   // on how rows are split across threads.
-  const DotFn dot = k.dot;
-  pool.parallel_for(row_end - row_begin, kRowGrain, [&](int64_t begin, int64_t end) {
-    for (int64_t r0 = row_begin + begin; r0 < row_begin + end; r0 += kRowTile) {
-      const int64_t r1 = std::min(r0 + kRowTile, row_begin + end);
-      for (int64_t t = 0; t < n_tokens; ++t) {
-        const uint8_t* a = act + t * act_stride;
-        float* yt = y + t * rows;
-        for (int64_t r = r0; r < r1; ++r) yt[r] = dot(n, w.row(r), a);
-      }
+  const DotFn dot = b.k->dot;
+  for (int64_t r0 = r_begin; r0 < r_end; r0 += kRowTile) {
+    const int64_t r1 = std::min(r0 + kRowTile, r_end);
+    for (int64_t t = 0; t < n_tokens; ++t) {
+      const uint8_t* a = b.act + t * b.act_stride;
+      float* yt = b.y + t * rows;
+      for (int64_t r = r0; r < r1; ++r) yt[r] = dot(n, w.row(r), a);
     }
+  }
+}
+
+}  // namespace
+
+void matmul_rows(const TensorView& w, const float* x, int64_t n_tokens, float* y, int64_t row_begin,
+                 int64_t row_end, ThreadPool& pool) {
+  BoundWeight b{&w, &checked_kernel(w), y};
+  NX_CHECK(0 <= row_begin && row_begin <= row_end && row_end <= w.rows(), "matmul: bad row range");
+  if (n_tokens <= 0 || row_begin == row_end) return;
+  bind_activations({&b, 1}, x, n_tokens, pool);
+  pool.parallel_for(row_end - row_begin, kRowGrain, [&](int64_t begin, int64_t end) {
+    run_rows(b, n_tokens, row_begin + begin, row_begin + end);
   });
 }
 
 void matmul(const TensorView& w, const float* x, int64_t n_tokens, float* y, ThreadPool& pool) {
   matmul_rows(w, x, n_tokens, y, 0, w.rows(), pool);
+}
+
+void matmul_shared_input(std::initializer_list<MatmulOut> outs, const float* x, int64_t n_tokens, ThreadPool& pool) {
+  NX_CHECK(outs.size() <= 8, "matmul: %zu weights in one shared-input call", outs.size());
+  BoundWeight ws[8];
+  int64_t first_row[9] = {0};  // weight i owns rows [first_row[i], first_row[i + 1]) of the joint range
+  size_t i = 0;
+  for (const MatmulOut& o : outs) {
+    ws[i] = {o.w, &checked_kernel(*o.w), o.y};
+    first_row[i + 1] = first_row[i] + o.w->rows();
+    ++i;
+  }
+  const size_t n_w = outs.size();
+  if (n_tokens <= 0 || first_row[n_w] == 0) return;
+  bind_activations({ws, n_w}, x, n_tokens, pool);
+  pool.parallel_for(first_row[n_w], kRowGrain, [&](int64_t begin, int64_t end) {
+    for (size_t i = 0; i < n_w; ++i) {
+      const int64_t lo = std::max(begin, first_row[i]), hi = std::min(end, first_row[i + 1]);
+      if (lo < hi) run_rows(ws[i], n_tokens, lo - first_row[i], hi - first_row[i]);
+    }
+  });
 }
 
 void get_row(const TensorView& w, int64_t r, float* out) {

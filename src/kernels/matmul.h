@@ -4,6 +4,7 @@
 #pragma once
 
 #include <cstdint>
+#include <initializer_list>
 
 #include "runtime/thread_pool.h"
 #include "tensor/tensor.h"
@@ -26,6 +27,18 @@ void matmul(const TensorView& w, const float* x, int64_t n_tokens, float* y, Thr
 // validate model files when loading them.
 void matmul_rows(const TensorView& w, const float* x, int64_t n_tokens, float* y, int64_t row_begin,
                  int64_t row_end, ThreadPool& pool);
+
+// One weight of a matmul_shared_input call and where its products go ([n_tokens][rows]).
+struct MatmulOut {
+  const TensorView* w;
+  float* y;
+};
+
+// y_i = W_i x for up to 8 weights that read the same activations (q/k/v, gate/up): x is
+// quantized once per activation format and the rows of all the weights are split across
+// threads in one pass, one barrier instead of one per weight. Each y_i equals what
+// matmul(*w_i, x, n_tokens, y_i) writes, bitwise.
+void matmul_shared_input(std::initializer_list<MatmulOut> outs, const float* x, int64_t n_tokens, ThreadPool& pool);
 
 // Copies row r of W into out[0..cols) as float (embedding lookup for any type).
 void get_row(const TensorView& w, int64_t r, float* out);

@@ -45,6 +45,17 @@ void gelu_tanh_mul_inplace(float* gate, const float* up, int64_t n) {
   }
 }
 
+// Elements per chunk of the pooled element-wise ops: one token's FFN row stays on one thread.
+constexpr int64_t kElementGrain = 8192;
+
+void silu_mul_inplace(float* gate, const float* up, int64_t n, ThreadPool& pool) {
+  pool.parallel_for(n, kElementGrain, [&](int64_t b, int64_t e) { silu_mul_inplace(gate + b, up + b, e - b); });
+}
+
+void gelu_tanh_mul_inplace(float* gate, const float* up, int64_t n, ThreadPool& pool) {
+  pool.parallel_for(n, kElementGrain, [&](int64_t b, int64_t e) { gelu_tanh_mul_inplace(gate + b, up + b, e - b); });
+}
+
 void softcap_inplace(float* x, float cap, int64_t n) {
   for (int64_t i = 0; i < n; ++i) x[i] = cap * std::tanh(x[i] / cap);
 }

@@ -5,6 +5,8 @@
 
 #include <cstdint>
 
+#include "runtime/thread_pool.h"
+
 namespace nexus {
 
 // y = x / sqrt(mean(x^2) + eps) * w   (w may be null: no gain). y may alias x.
@@ -25,6 +27,12 @@ void silu_mul_inplace(float* gate, const float* up, int64_t n);
 // gate[i] = gelu_tanh(gate[i]) * up[i] (GeGLU), with the tanh approximation of GELU
 // gelu_tanh(a) = a / 2 * (1 + tanh(sqrt(2 / pi) * (a + 0.044715 a^3))).
 void gelu_tanh_mul_inplace(float* gate, const float* up, int64_t n);
+
+// The same over a whole batch, split across the pool's threads: at 8 tokens the batch's
+// n_ff * 8 exp/tanh calls would otherwise leave the other threads idle for a few percent
+// of a decode step.
+void silu_mul_inplace(float* gate, const float* up, int64_t n, ThreadPool& pool);
+void gelu_tanh_mul_inplace(float* gate, const float* up, int64_t n, ThreadPool& pool);
 
 // x[i] = cap * tanh(x[i] / cap): squashes values smoothly into (-cap, cap) (Gemma logit soft-capping).
 void softcap_inplace(float* x, float cap, int64_t n);

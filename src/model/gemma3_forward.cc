@@ -21,9 +21,7 @@ void gemma3_layer_forward(const ModelConfig& c, const LayerWeights& l, int il, R
 
   // ---- attention ----  (every norm gain w below is stored as 1 + w_hf)
   rmsnorm_rows(s.x.data(), f32_data(l.attn_norm), eps, n, E, s.h.data());  // h = rmsnorm(x) * w_attn_norm
-  matmul(l.attn_q, s.h.data(), n, q, pool);  // q = Wq h
-  matmul(l.attn_k, s.h.data(), n, k, pool);  // k = Wk h
-  matmul(l.attn_v, s.h.data(), n, v, pool);  // v = Wv h
+  matmul_shared_input({{&l.attn_q, q}, {&l.attn_k, k}, {&l.attn_v, v}}, s.h.data(), n, pool);  // q, k, v = Wq h, Wk h, Wv h
   rmsnorm_rows(q, f32_data(l.attn_q_norm), eps, n * c.n_head, hd, q);     // q_h = rmsnorm(q_h) * w_q_norm
   rmsnorm_rows(k, f32_data(l.attn_k_norm), eps, n * c.n_head_kv, hd, k);  // k_h = rmsnorm(k_h) * w_k_norm
   rope_tokens_inplace(q, n, c.n_head, hd, cos_a, sin_a, rope);     // q = rope(q, pos)
@@ -38,9 +36,8 @@ void gemma3_layer_forward(const ModelConfig& c, const LayerWeights& l, int il, R
 
   // ---- feed-forward ----
   rmsnorm_rows(s.x.data(), f32_data(l.ffn_norm), eps, n, E, s.h.data());  // h = rmsnorm(x) * w_ffn_norm
-  matmul(l.ffn_gate, s.h.data(), n, s.gate.data(), pool);  // g = W_gate h
-  matmul(l.ffn_up, s.h.data(), n, s.up.data(), pool);      // u = W_up h
-  gelu_tanh_mul_inplace(s.gate.data(), s.up.data(), static_cast<int64_t>(n) * F);  // g = gelu_tanh(g) * u
+  matmul_shared_input({{&l.ffn_gate, s.gate.data()}, {&l.ffn_up, s.up.data()}}, s.h.data(), n, pool);  // g, u = W_gate h, W_up h
+  gelu_tanh_mul_inplace(s.gate.data(), s.up.data(), int64_t{n} * F, pool);  // g = gelu_tanh(g) * u
   matmul(l.ffn_down, s.gate.data(), n, s.proj.data(), pool);  // f = W_down g
   rmsnorm_rows(s.proj.data(), f32_data(l.post_ffw_norm), eps, n, E, s.proj.data());  // f = rmsnorm(f) * w_post_ffw
   add_inplace(s.x.data(), s.proj.data(), static_cast<int64_t>(n) * E);  // x += f

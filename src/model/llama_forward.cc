@@ -53,9 +53,7 @@ void layer_forward(const ModelConfig& c, const LayerWeights& l, int il, RunState
 
   // ---- attention ----
   rmsnorm_rows(s.x.data(), f32_data(l.attn_norm), c.rms_eps, n, E, s.h.data());  // h = rmsnorm(x) * w_attn_norm
-  matmul(l.attn_q, s.h.data(), n, s.q.data(), pool);  // q = Wq h
-  matmul(l.attn_k, s.h.data(), n, k, pool);           // k = Wk h
-  matmul(l.attn_v, s.h.data(), n, v, pool);           // v = Wv h
+  matmul_shared_input({{&l.attn_q, s.q.data()}, {&l.attn_k, k}, {&l.attn_v, v}}, s.h.data(), n, pool);  // q, k, v = Wq h, Wk h, Wv h
   add_bias(s.q.data(), l.attn_q_bias, n, Q);          // q += bq   (qwen2)
   add_bias(k, l.attn_k_bias, n, KV);                  // k += bk
   add_bias(v, l.attn_v_bias, n, KV);                  // v += bv
@@ -80,9 +78,8 @@ void layer_forward(const ModelConfig& c, const LayerWeights& l, int il, RunState
 
   // ---- feed-forward ----
   rmsnorm_rows(s.x.data(), f32_data(l.ffn_norm), c.rms_eps, n, E, s.h.data());  // h = rmsnorm(x) * w_ffn_norm
-  matmul(l.ffn_gate, s.h.data(), n, s.gate.data(), pool);  // g = W_gate h
-  matmul(l.ffn_up, s.h.data(), n, s.up.data(), pool);      // u = W_up h
-  silu_mul_inplace(s.gate.data(), s.up.data(), static_cast<int64_t>(n) * F);  // g = silu(g) * u
+  matmul_shared_input({{&l.ffn_gate, s.gate.data()}, {&l.ffn_up, s.up.data()}}, s.h.data(), n, pool);  // g, u = W_gate h, W_up h
+  silu_mul_inplace(s.gate.data(), s.up.data(), int64_t{n} * F, pool);  // g = silu(g) * u
   matmul(l.ffn_down, s.gate.data(), n, s.proj.data(), pool);  // x += W_down g
   add_inplace(s.x.data(), s.proj.data(), static_cast<int64_t>(n) * E);
 }
