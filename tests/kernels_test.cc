@@ -252,6 +252,47 @@ INSTANTIATE_TEST_SUITE_P(AllTypes, DotTest, ::testing::ValuesIn(kWeightTypes),
 
 class MatmulTest : public ::testing::TestWithParam<DType> {};
 
+// Every level's activation quantizer writes the scalar one's bytes, also on rounding ties,
+// zeros, NaN and infinite elements, and tiny or huge blocks.
+TEST(QuantizeAct, SameBytesAtEveryLevelOnEdgeValues) {
+  std::mt19937 rng(8);
+  const int n = 1024;
+  std::vector<std::vector<float>> rows;
+  std::vector<float> ties(n);
+  for (int i = 0; i < n; ++i) ties[i] = static_cast<float>(i % 255 - 127) + 0.5f * static_cast<float>(i % 2);
+  ties[0] = 127.0f;  // max 127: iscale 1, so x.5 values are exact ties
+  rows.push_back(ties);
+  // Near-ties under an inexact scale (127 / 3): x * iscale rounds to k + 0.5 in float for
+  // some of these, so a fused multiply-add (one rounding) would differ from the reference.
+  std::vector<float> near(n);
+  const float iscale = 127.0f / 3.0f;
+  for (int i = 0; i < n; ++i) {
+    const float x = (static_cast<float>(i / 3 % 250) - 124.5f) / iscale;
+    near[i] = i % 256 == 0 ? 3.0f : std::nextafter(x, i % 3 == 0 ? -INFINITY : i % 3 == 1 ? x : INFINITY);
+  }
+  rows.push_back(near);
+  rows.push_back(std::vector<float>(n, 0.0f));
+  std::vector<float> odd = random_activations(n, rng);
+  odd[3] = NAN;
+  odd[255] = NAN;  // the last element of a block: a NaN must not become the block's maximum
+  odd[300] = -NAN;
+  odd[600] = INFINITY;
+  odd[900] = -1e-39f;  // denormal
+  rows.push_back(odd);
+  std::vector<float> scaled = random_activations(n, rng);
+  for (int i = 0; i < n; ++i) scaled[i] *= i < 512 ? 1e-30f : 1e30f;
+  rows.push_back(scaled);
+  for (DType t : {DType::Q4_0, DType::Q4_1, DType::Q4_K, DType::Q6_K}) {
+    const DotKernel& ref = kernels_for(SimdLevel::kScalar).entry(t);
+    for (size_t r = 0; r < rows.size(); ++r) {
+      const std::vector<uint8_t> a = quantize_act(ref, rows[r]);
+      for (SimdLevel l : available_levels())
+        EXPECT_EQ(quantize_act(kernels_for(l).entry(t), rows[r]), a) << name_of(t) << " row " << r << " at "
+                                                                     << simd_level_name(l);
+    }
+  }
+}
+
 // Every level's GemmFn (row x token blocks) equals that level's dot bit for bit, for odd
 // row and token counts (token groups of 8 and 4 plus a tail) and padded strides.
 TEST(Gemm, MatchesDotBitwiseAtEveryLevel) {

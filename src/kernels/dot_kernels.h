@@ -35,6 +35,8 @@ void softmax_f32(int n, float* x);
 
 // AVX2 + FMA + F16C (maddubs / madd integer dots).
 namespace avx2 {
+// QuantizeActFn for Q8_K, the same bytes as the scalar quantize_act_q8_k.
+void quantize_act_q8_k(int n, const float* x, void* act_row);
 float dot_f32_f32(int n, const void* w, const void* a);
 float dot_f16_f32(int n, const void* w, const void* a);
 float dot_bf16_f32(int n, const void* w, const void* a);

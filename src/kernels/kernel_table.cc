@@ -54,6 +54,8 @@ KernelTable::KernelTable(SimdLevel level) : level_(level) {
     set_dot(DType::Q4_K, avx2::dot_q4_k_q8_k);
     set_dot(DType::Q5_K, avx2::dot_q5_k_q8_k);
     set_dot(DType::Q6_K, avx2::dot_q6_k_q8_k);
+    for (DType w : {DType::Q2_K, DType::Q3_K, DType::Q4_K, DType::Q5_K, DType::Q6_K})
+      kernels_[static_cast<int>(w)].quantize_act = avx2::quantize_act_q8_k;
     set_gemm(DType::Q8_0, avx2::gemm_q8_0_q8_0);
     set_gemm(DType::Q4_K, avx2::gemm_q4_k_q8_k);
     set_gemm(DType::Q6_K, avx2::gemm_q6_k_q8_k);
