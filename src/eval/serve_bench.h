@@ -1,7 +1,8 @@
 // Server-side benchmarks of `nexus bench`, run through the continuous-batching scheduler (the
 // engine behind `nexus serve`, without HTTP):
-//   - parallel decode: P streams generate n tokens each at once; total generated tokens/s,
-//     against P = 1, shows what batching buys (weights read once per step for all streams);
+//   - parallel decode: P streams generate n tokens each at once; total generated tokens/s
+//     while all P run, against P = 1, shows what batching buys (weights read once per step
+//     for all streams);
 //   - prefix reuse: two requests share a long system prompt; the second's time to first token
 //     against the first's shows what the prefix cache saves.
 #pragma once
