@@ -87,6 +87,30 @@ TEST(BenchCli, JsonLinesHaveTheDocumentedFields) {
   EXPECT_GT(roof, 0.0);
 }
 
+// --parallel: one JSON line per stream count; the decode window holds only tokens made
+// while every stream ran, so it is at most P * (n - 1) tokens and at least one per stream.
+TEST(BenchCli, ParallelDecodeCountsTokensWhileAllStreamsRun) {
+  NEXUS_REQUIRE_SHARED(kModel);
+  auto r = run_nexus("bench -m '" + shared_file(kModel) + "' --parallel 1,4 -n 12 -t 2 --json");
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  std::istringstream in(r.out);
+  std::string line;
+  std::vector<nlohmann::json> rows;
+  while (std::getline(in, line)) rows.push_back(nlohmann::json::parse(line));
+  ASSERT_EQ(rows.size(), 2u) << r.out;
+  for (int i = 0; i < 2; ++i) {
+    const int p = i == 0 ? 1 : 4;
+    EXPECT_EQ(rows[i]["streams"], p);
+    const int tokens = rows[i]["window_tokens"].get<int>();
+    EXPECT_LE(tokens, p * 11) << rows[i].dump();
+    EXPECT_GE(tokens, p) << rows[i].dump();
+    EXPECT_GT(rows[i]["window_s"].get<double>(), 0.0);
+    EXPECT_NEAR(rows[i]["tokens_per_s"].get<double>(), tokens / rows[i]["window_s"].get<double>(), 1e-6);
+  }
+  EXPECT_EQ(rows[0]["window_tokens"], 11);  // one stream: every token after its first
+  EXPECT_TRUE(rows[1].contains("speedup_vs_1"));
+}
+
 TEST(BenchCli, TableAndDepthAndErrors) {
   NEXUS_REQUIRE_SHARED(kModel);
   auto r = run_nexus("bench -m '" + shared_file(kModel) + "' -p 8 -n 2 -r 2 -d 0,8 -t 1 --bw-mib 0");
