@@ -16,6 +16,7 @@
 
 #include "kernels/kernel_table.h"
 #include "kernels/matmul.h"
+#include "kernels/ops.h"
 #include "runtime/cpu_features.h"
 #include "runtime/thread_pool.h"
 #include "tensor/blocks.h"
@@ -289,6 +290,42 @@ TEST(QuantizeAct, SameBytesAtEveryLevelOnEdgeValues) {
       for (SimdLevel l : available_levels())
         EXPECT_EQ(quantize_act(kernels_for(l).entry(t), rows[r]), a) << name_of(t) << " row " << r << " at "
                                                                      << simd_level_name(l);
+    }
+  }
+}
+
+// Every level's SwiGLU kernel stays within 1e-6 relative of the scalar one (std::exp) at
+// odd sizes and saturating inputs, keeps NaN, and gives each element the same value
+// wherever a call's range starts (threads split the batch at different points).
+TEST(SiluMul, EveryLevelMatchesScalarAndIgnoresSplits) {
+  std::mt19937 rng(12);
+  std::normal_distribution<float> g(0.0f, 4.0f);
+  for (int n : {1, 7, 8, 9, 100, 1027}) {
+    std::vector<float> gate(n), up(n);
+    for (int i = 0; i < n; ++i) gate[i] = g(rng), up[i] = g(rng);
+    gate[0] = n > 3 ? -100.0f : gate[0];
+    if (n > 5) gate[5] = 95.0f;
+    if (n > 6) gate[6] = NAN;
+    std::vector<float> ref = gate;
+    silu_mul_inplace(ref.data(), up.data(), n);
+    for (SimdLevel l : available_levels()) {
+      const SiluMulFn f = kernels_for(l).silu_mul();
+      std::vector<float> got = gate;
+      f(got.data(), up.data(), n);
+      for (int i = 0; i < n; ++i) {
+        if (std::isnan(ref[i])) {
+          EXPECT_TRUE(std::isnan(got[i])) << simd_level_name(l) << " n=" << n << " i=" << i;
+          continue;
+        }
+        EXPECT_NEAR(got[i], ref[i], 1e-6f * std::fabs(ref[i]) + 1e-30f)
+            << simd_level_name(l) << " n=" << n << " i=" << i << " a=" << gate[i];
+      }
+      for (int cut = 1; cut < std::min(n, 40); ++cut) {
+        std::vector<float> split = gate;
+        f(split.data(), up.data(), cut);
+        f(split.data() + cut, up.data() + cut, n - cut);
+        ASSERT_EQ(std::memcmp(split.data(), got.data(), 4 * n), 0) << simd_level_name(l) << " n=" << n << " cut " << cut;
+      }
     }
   }
 }

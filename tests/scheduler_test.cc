@@ -6,6 +6,7 @@
 
 #include <cstring>
 
+#include <atomic>
 #include <chrono>
 #include <condition_variable>
 #include <future>
@@ -174,6 +175,46 @@ TEST(Scheduler, ConcurrentGreedyRequestsMatchRunningAlone) {
   }
   wait_idle(*sched.value());
   EXPECT_GE(sched.value()->metrics().generated_tokens_total, 8u * 20);
+}
+
+// Requests queued together start in the same step: every stream has its first token before
+// any has its second. A refused one among them does not stop the others.
+TEST(Scheduler, SubmitTogetherStartsTheStreamsInOneStep) {
+  NEXUS_REQUIRE_SHARED(kModel);
+  auto model = load();
+  SchedulerOptions o;
+  o.parallel = 3;
+  auto sched = Scheduler::create(model, o);
+  ASSERT_TRUE(sched.ok()) << sched.error().message;
+  std::atomic<int> events{0};
+  std::vector<std::vector<int>> order(3);  // each stream's event numbers, in arrival order
+  std::vector<Collector> out(3);
+  std::vector<Submission> subs;
+  for (int i = 0; i < 3; ++i) {
+    auto collect = out[i].on_event();
+    subs.push_back({greedy(model, kPrompts[i], 6), [&, i, collect](const GenerationEvent& e) {
+                      order[i].push_back(events++);
+                      return collect(e);
+                    },
+                    out[i].on_done()});
+    if (i == 1) subs.push_back({GenerationRequest{}, nullptr, nullptr});  // empty prompt: refused
+  }
+  const std::vector<SubmitResult> r = sched.value()->submit_together(std::move(subs));
+  ASSERT_EQ(r.size(), 4u);
+  EXPECT_EQ(r[0].refusal, Refusal::kNone);
+  EXPECT_EQ(r[1].refusal, Refusal::kNone);
+  EXPECT_EQ(r[2].refusal, Refusal::kInvalid);
+  EXPECT_EQ(r[3].refusal, Refusal::kNone);
+  int last_first = -1, first_second = 1 << 30;
+  for (int i = 0; i < 3; ++i) {
+    out[i].wait();
+    EXPECT_EQ(out[i].text, alone(model, kPrompts[i], 6)) << kPrompts[i];
+    ASSERT_GE(order[i].size(), 2u);
+    last_first = std::max(last_first, order[i][0]);
+    first_second = std::min(first_second, order[i][1]);
+  }
+  EXPECT_LT(last_first, first_second) << "a stream had its second token before another had its first";
+  wait_idle(*sched.value());
 }
 
 TEST(Scheduler, SharedPrefixIsReusedAndGivesTheSameText) {

@@ -100,13 +100,15 @@ Status run_serve_bench(const ServeBenchOptions& o, std::FILE* out, std::FILE* lo
     };
     Completion done(p);
     const auto t0 = Clock::now();
-    for (int i = 0; i < p; ++i)
-      NX_TRY(check(sched->submit(request(random_tokens(o.n_prompt), o.n_gen), record(i), done.on_done(i))));
+    std::vector<Submission> subs;
+    for (int i = 0; i < p; ++i) subs.push_back({request(random_tokens(o.n_prompt), o.n_gen), record(i), done.on_done(i)});
+    for (const SubmitResult& r : sched->submit_together(std::move(subs))) NX_TRY(check(r));
     NX_TRY(check(done.wait()));
     // Decode with all p streams running: from the moment the last stream has its first
     // token (every prompt processed) to the moment the first stream ends, counting the
-    // tokens that arrive in between. Prompts start a step or two apart, so the first and
-    // last steps of the run have fewer streams; they are not "p streams at once".
+    // tokens that arrive in between. The streams are queued together, but a step's token
+    // budget can split their prompts over steps, and then the first and last steps of the
+    // run have fewer streams: they are not "p streams at once".
     Clock::time_point all_running = t0, first_done = Clock::time_point::max();
     for (const auto& a : arrivals) {
       if (a.empty()) return make_error("parallel decode: a stream produced no tokens");

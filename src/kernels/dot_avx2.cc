@@ -246,6 +246,31 @@ __m256 exp_ps(__m256 x) {
 
 }  // namespace
 
+namespace {
+
+// silu(a) * u = a / (1 + e^-a) * u for 8 lanes; e^-a saturates for |a| > 87, where silu is
+// a or 0 to float precision.
+__m256 silu_mul8(__m256 a, __m256 u) {
+  const __m256 e = exp_ps(_mm256_sub_ps(_mm256_setzero_ps(), a));
+  return _mm256_mul_ps(_mm256_div_ps(a, _mm256_add_ps(_mm256_set1_ps(1.0f), e)), u);
+}
+
+}  // namespace
+
+// The tail goes through the same 8-lane code (padded), so an element's result does not
+// depend on where a thread's chunk starts.
+void silu_mul_f32(float* gate, const float* up, int64_t n) {
+  int64_t i = 0;
+  for (; i + 8 <= n; i += 8)
+    _mm256_storeu_ps(gate + i, silu_mul8(_mm256_loadu_ps(gate + i), _mm256_loadu_ps(up + i)));
+  if (i == n) return;
+  alignas(32) float g[8] = {}, u[8] = {};
+  const int64_t rest = n - i;
+  for (int64_t j = 0; j < rest; ++j) g[j] = gate[i + j], u[j] = up[i + j];
+  _mm256_store_ps(g, silu_mul8(_mm256_load_ps(g), _mm256_load_ps(u)));
+  for (int64_t j = 0; j < rest; ++j) gate[i + j] = g[j];
+}
+
 void softmax_f32(int n, float* x) {
   if (n <= 0) return;
   __m256 mv = _mm256_set1_ps(x[0]);

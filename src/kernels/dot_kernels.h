@@ -5,6 +5,7 @@
 #pragma once
 
 #include <cstddef>
+#include <cstdint>
 
 namespace nexus {
 
@@ -57,6 +58,7 @@ void attn_scores_f32(int hd, const float* q, int n_q, const float* k, int k_stri
 void attn_weighted_sum_f32(int hd, const float* w, int w_stride, int n_q, const float* v, int v_stride, int n_pos,
                            float* out);
 void softmax_f32(int n, float* x);
+void silu_mul_f32(float* gate, const float* up, int64_t n);
 // GemmFn (kernel_table.h): bitwise equal to the dots above, tokens in groups of up to 8.
 void gemm_q8_0_q8_0(int n, const void* w, size_t w_stride, int n_rows, const void* a, size_t a_stride, int n_tok,
                     float* y, size_t y_stride);

@@ -1,6 +1,7 @@
 #include "kernels/kernel_table.h"
 
 #include "kernels/dot_kernels.h"
+#include "kernels/ops.h"
 #include "kernels/quantize_act.h"
 #include "nexus/result.h"
 
@@ -30,6 +31,7 @@ KernelTable::KernelTable(SimdLevel level) : level_(level) {
   set_to_f32(DType::F16, scalar::f16_to_f32);
   set_to_f32(DType::Q8_0, scalar::q8_0_to_f32);
   attention_ = {scalar::attn_scores_f32, scalar::attn_weighted_sum_f32, scalar::softmax_f32};
+  silu_mul_ = silu_mul_inplace;
 
   // Higher levels replace the dots they have; activation formats stay the same, so a
   // type without a SIMD dot keeps its scalar one.
@@ -62,6 +64,7 @@ KernelTable::KernelTable(SimdLevel level) : level_(level) {
     set_to_f32(DType::F16, avx2::f16_to_f32);
     set_to_f32(DType::Q8_0, avx2::q8_0_to_f32);
     attention_ = {avx2::attn_scores_f32, avx2::attn_weighted_sum_f32, avx2::softmax_f32};
+    silu_mul_ = avx2::silu_mul_f32;
   }
   if (level >= SimdLevel::kAvx512) {
     set_dot(DType::F32, avx512::dot_f32_f32);

@@ -7,6 +7,7 @@
 #pragma once
 
 #include <cstddef>
+#include <cstdint>
 
 #include "runtime/cpu_features.h"
 #include "tensor/dtype.h"
@@ -45,6 +46,10 @@ struct AttentionKernels {
   SoftmaxFn softmax = nullptr;
 };
 
+// gate[i] = silu(gate[i]) * up[i], silu(a) = a / (1 + e^-a), for i < n: the SwiGLU of
+// llama-family feed-forward blocks. SIMD levels use a polynomial e^x (relative error ~2e-7).
+using SiluMulFn = void (*)(float* gate, const float* up, int64_t n);
+
 // Converts n floats into row_bytes(act_type, n) bytes of activation format.
 using QuantizeActFn = void (*)(int n, const float* x, void* act_row);
 
@@ -67,10 +72,12 @@ class KernelTable {
   // Entry for weight type w; entry.dot is null for unsupported types.
   const DotKernel& entry(DType w) const;
   const AttentionKernels& attention() const { return attention_; }
+  SiluMulFn silu_mul() const { return silu_mul_; }
 
  private:
   SimdLevel level_;
   AttentionKernels attention_;
+  SiluMulFn silu_mul_ = nullptr;
   DotKernel kernels_[kNumDTypeIds];
 };
 

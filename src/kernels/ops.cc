@@ -3,6 +3,8 @@
 #include <algorithm>
 #include <cmath>
 
+#include "kernels/kernel_table.h"
+
 namespace nexus {
 
 void rmsnorm(const float* x, const float* w, float eps, int64_t n, float* y) {
@@ -49,7 +51,8 @@ void gelu_tanh_mul_inplace(float* gate, const float* up, int64_t n) {
 constexpr int64_t kElementGrain = 8192;
 
 void silu_mul_inplace(float* gate, const float* up, int64_t n, ThreadPool& pool) {
-  pool.parallel_for(n, kElementGrain, [&](int64_t b, int64_t e) { silu_mul_inplace(gate + b, up + b, e - b); });
+  const SiluMulFn silu_mul = kernels().silu_mul();
+  pool.parallel_for(n, kElementGrain, [&](int64_t b, int64_t e) { silu_mul(gate + b, up + b, e - b); });
 }
 
 void gelu_tanh_mul_inplace(float* gate, const float* up, int64_t n, ThreadPool& pool) {

@@ -63,8 +63,8 @@ class SchedulerImpl {
   SchedulerImpl(std::shared_ptr<Model> model, const SchedulerOptions& options);
   ~SchedulerImpl();
 
-  SubmitResult submit(GenerationRequest request, std::function<bool(const GenerationEvent&)> on_event,
-                      std::function<void(const GenerationResult&)> on_done);
+  SubmitResult submit(Submission sub);
+  std::vector<SubmitResult> submit_together(std::vector<Submission> subs);
   void cancel(uint64_t id);
   SchedulerMetrics metrics() const;
   void shutdown(std::chrono::milliseconds deadline);
@@ -72,6 +72,10 @@ class SchedulerImpl {
   SchedulerOptions options;
 
  private:
+  // The refusals that do not depend on the scheduler's state (kNone: acceptable).
+  SubmitResult check_request(const GenerationRequest& request) const;
+  // Queues a checked request unless the server is stopping or the queue is full; mu_ held.
+  SubmitResult enqueue_locked(Submission&& sub);
   void loop();
   // One step: false when there was nothing to do.
   bool step();
@@ -135,8 +139,7 @@ SchedulerImpl::~SchedulerImpl() {
   thread_.join();
 }
 
-SubmitResult SchedulerImpl::submit(GenerationRequest request, std::function<bool(const GenerationEvent&)> on_event,
-                                   std::function<void(const GenerationResult&)> on_done) {
+SubmitResult SchedulerImpl::check_request(const GenerationRequest& request) const {
   const int n = static_cast<int>(request.prompt.size());
   if (n == 0) return {0, Refusal::kInvalid, "the prompt is empty (no tokens to start from)"};
   for (int32_t t : request.prompt)
@@ -148,25 +151,48 @@ SubmitResult SchedulerImpl::submit(GenerationRequest request, std::function<bool
     return {0, Refusal::kPromptTooLong,
             format("the prompt is %d tokens but the context holds %d; shorten it to at most %d tokens", n,
                    options.n_ctx_seq, options.n_ctx_seq - 1)};
+  return {0, Refusal::kNone, {}};
+}
 
-  std::lock_guard<std::mutex> lock(mu_);
+SubmitResult SchedulerImpl::enqueue_locked(Submission&& sub) {
   if (stopping_) return {0, Refusal::kShuttingDown, "the server is shutting down"};
   // Requests a free slot will take at the next step do not count as queued.
   const int free_slots = std::max(0, options.parallel - metrics_.active_sequences);
   if (static_cast<int>(waiting_.size()) >= options.max_queue + free_slots)
     return {0, Refusal::kBusy, format("%d requests are already waiting; try again later", options.max_queue)};
   const uint64_t id = next_id_++;
-  auto s = std::make_unique<Sequence>(id, std::move(request), kv_pool_);
-  s->on_event = std::move(on_event);
-  s->on_done = std::move(on_done);
+  const int n = static_cast<int>(sub.request.prompt.size());
+  auto s = std::make_unique<Sequence>(id, std::move(sub.request), kv_pool_);
+  s->on_event = std::move(sub.on_event);
+  s->on_done = std::move(sub.on_done);
   s->tokens = s->request.prompt;
   for (int32_t t : s->tokens) s->sampler.accept(t);
   s->t_submit = Clock::now();
   metrics_.prompt_tokens_total += n;
   waiting_.push_back(std::move(s));
   metrics_.queue_depth = static_cast<int>(waiting_.size());
-  cv_.notify_all();
   return {id, Refusal::kNone, {}};
+}
+
+SubmitResult SchedulerImpl::submit(Submission sub) {
+  SubmitResult r = check_request(sub.request);
+  if (r.refusal != Refusal::kNone) return r;
+  std::lock_guard<std::mutex> lock(mu_);
+  r = enqueue_locked(std::move(sub));
+  if (r.refusal == Refusal::kNone) cv_.notify_all();
+  return r;
+}
+
+std::vector<SubmitResult> SchedulerImpl::submit_together(std::vector<Submission> subs) {
+  std::vector<SubmitResult> results;
+  std::lock_guard<std::mutex> lock(mu_);  // the step loop takes new requests under this lock
+  for (Submission& sub : subs) {
+    SubmitResult r = check_request(sub.request);
+    if (r.refusal == Refusal::kNone) r = enqueue_locked(std::move(sub));
+    results.push_back(std::move(r));
+  }
+  cv_.notify_all();
+  return results;
 }
 
 void SchedulerImpl::cancel(uint64_t id) {
@@ -476,7 +502,10 @@ Result<std::unique_ptr<Scheduler>> Scheduler::create(std::shared_ptr<Model> mode
 
 SubmitResult Scheduler::submit(GenerationRequest request, std::function<bool(const GenerationEvent&)> on_event,
                                std::function<void(const GenerationResult&)> on_done) {
-  return impl_->submit(std::move(request), std::move(on_event), std::move(on_done));
+  return impl_->submit({std::move(request), std::move(on_event), std::move(on_done)});
+}
+std::vector<SubmitResult> Scheduler::submit_together(std::vector<Submission> subs) {
+  return impl_->submit_together(std::move(subs));
 }
 void Scheduler::cancel(uint64_t id) { impl_->cancel(id); }
 SchedulerMetrics Scheduler::metrics() const { return impl_->metrics(); }

@@ -95,6 +95,13 @@ struct SchedulerMetrics {
   double decode_tokens_per_s = 0;  // generated tokens per second over the last steps
 };
 
+// A request with its callbacks, as submit() takes them.
+struct Submission {
+  GenerationRequest request;
+  std::function<bool(const GenerationEvent&)> on_event;
+  std::function<void(const GenerationResult&)> on_done;
+};
+
 class SchedulerImpl;
 
 class Scheduler {
@@ -108,6 +115,11 @@ class Scheduler {
   // Callbacks must be quick: they hold up every sequence.
   SubmitResult submit(GenerationRequest request, std::function<bool(const GenerationEvent&)> on_event,
                       std::function<void(const GenerationResult&)> on_done);
+
+  // Queues several requests under one lock, so none starts before all are queued: with
+  // free slots they begin in the same step (benchmarks of P streams at once). Each is
+  // accepted or refused as submit() would, in order.
+  std::vector<SubmitResult> submit_together(std::vector<Submission> subs);
 
   // Cancels a queued or running request; its blocks are freed within one step. Unknown ids are ignored.
   void cancel(uint64_t id);
