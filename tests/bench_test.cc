@@ -19,6 +19,19 @@ using test::shared_file;
 
 constexpr const char* kModel = "models/stories260K.gguf";
 
+// One JSON object per line of `bench --json` output; a line that is not JSON fails the test.
+std::vector<nlohmann::json> json_lines(const std::string& out) {
+  std::istringstream in(out);
+  std::string line;
+  std::vector<nlohmann::json> rows;
+  while (std::getline(in, line)) {
+    auto j = nlohmann::json::parse(line, nullptr, /*allow_exceptions=*/false);
+    if (j.is_discarded()) ADD_FAILURE() << "not JSON: " << line;
+    rows.push_back(std::move(j));
+  }
+  return rows;
+}
+
 TEST(BenchStats, MeanAndSampleStddev) {
   std::vector<double> x = {2, 4, 4, 4, 5, 5, 7, 9};
   MeanStd m = mean_stddev(x);
@@ -59,14 +72,7 @@ TEST(BenchCli, JsonLinesHaveTheDocumentedFields) {
   NEXUS_REQUIRE_SHARED(kModel);
   auto r = run_nexus("bench -m '" + shared_file(kModel) + "' -p 16 -n 4 -r 1 --json");
   ASSERT_EQ(r.exit_code, 0) << r.err;
-  std::istringstream in(r.out);
-  std::string line;
-  std::vector<nlohmann::json> rows;
-  while (std::getline(in, line)) {
-    auto j = nlohmann::json::parse(line, nullptr, /*allow_exceptions=*/false);
-    ASSERT_FALSE(j.is_discarded()) << "not JSON: " << line;
-    rows.push_back(j);
-  }
+  const std::vector<nlohmann::json> rows = json_lines(r.out);
   ASSERT_EQ(rows.size(), 2u) << r.out;
   EXPECT_EQ(rows[0]["test"], "pp16");
   EXPECT_EQ(rows[1]["test"], "tg4");
@@ -93,10 +99,7 @@ TEST(BenchCli, ParallelDecodeCountsTokensWhileAllStreamsRun) {
   NEXUS_REQUIRE_SHARED(kModel);
   auto r = run_nexus("bench -m '" + shared_file(kModel) + "' --parallel 1,4 -n 12 -t 2 --json");
   ASSERT_EQ(r.exit_code, 0) << r.err;
-  std::istringstream in(r.out);
-  std::string line;
-  std::vector<nlohmann::json> rows;
-  while (std::getline(in, line)) rows.push_back(nlohmann::json::parse(line));
+  const std::vector<nlohmann::json> rows = json_lines(r.out);
   ASSERT_EQ(rows.size(), 2u) << r.out;
   for (int i = 0; i < 2; ++i) {
     const int p = i == 0 ? 1 : 4;

@@ -93,6 +93,27 @@ std::vector<uint8_t> random_weights(DType t, int64_t n, std::mt19937& rng) {
   return row;
 }
 
+// A rows x cols matrix of random_weights rows, with its view (the view points into bytes,
+// which a move keeps in place).
+struct RandomMatrix {
+  std::vector<uint8_t> bytes;
+  TensorView view;
+};
+
+RandomMatrix random_matrix(DType t, int64_t rows, int64_t cols, std::mt19937& rng) {
+  RandomMatrix m;
+  for (int64_t r = 0; r < rows; ++r) {
+    const std::vector<uint8_t> row = random_weights(t, cols, rng);
+    m.bytes.insert(m.bytes.end(), row.begin(), row.end());
+  }
+  m.view.type = t;
+  m.view.ne[0] = cols;
+  m.view.ne[1] = rows;
+  m.view.data = m.bytes.data();
+  m.view.nbytes = m.bytes.size();
+  return m;
+}
+
 std::vector<float> random_activations(int64_t n, std::mt19937& rng) {
   std::normal_distribution<float> gauss(0.0f, 1.0f);
   std::vector<float> x(n);
@@ -370,17 +391,8 @@ TEST_P(MatmulTest, MatchesNaiveLoopAndIsThreadCountIndependent) {
   ASSERT_TRUE(can_dequantize(t));
   std::mt19937 rng(777 + static_cast<int>(t));
   const int64_t rows = 37, cols = 768;  // 3 k-quant super-blocks, 24 legacy blocks
-  std::vector<uint8_t> wdata;
-  for (int64_t r = 0; r < rows; ++r) {
-    const std::vector<uint8_t> row = random_weights(t, cols, rng);
-    wdata.insert(wdata.end(), row.begin(), row.end());
-  }
-  TensorView w;
-  w.type = t;
-  w.ne[0] = cols;
-  w.ne[1] = rows;
-  w.data = wdata.data();
-  w.nbytes = wdata.size();
+  const RandomMatrix m = random_matrix(t, rows, cols, rng);
+  const TensorView& w = m.view;
   std::vector<float> wf(rows * cols);
   for (int64_t r = 0; r < rows; ++r) dequantize_row(t, w.row(r), wf.data() + r * cols, cols);
 
@@ -414,17 +426,8 @@ TEST_P(MatmulTest, RowRangeWritesOnlyThoseRows) {
   const DType t = GetParam();
   std::mt19937 rng(4242);
   const int64_t rows = 37, cols = 256;
-  std::vector<uint8_t> wdata;
-  for (int64_t r = 0; r < rows; ++r) {
-    const std::vector<uint8_t> row = random_weights(t, cols, rng);
-    wdata.insert(wdata.end(), row.begin(), row.end());
-  }
-  TensorView w;
-  w.type = t;
-  w.ne[0] = cols;
-  w.ne[1] = rows;
-  w.data = wdata.data();
-  w.nbytes = wdata.size();
+  const RandomMatrix m = random_matrix(t, rows, cols, rng);
+  const TensorView& w = m.view;
   ThreadPool pool(2);
   const int64_t n_tokens = 3;
   const std::vector<float> x = random_activations(n_tokens * cols, rng);
@@ -448,24 +451,8 @@ TEST_P(MatmulTest, SharedInputEqualsSeparateCalls) {
   const DType t = GetParam();
   std::mt19937 rng(31 + static_cast<int>(t));
   const int64_t cols = 768;
-  struct Weight {
-    std::vector<uint8_t> bytes;
-    TensorView view;
-  };
-  auto make = [&](DType type, int64_t rows) {
-    Weight w;
-    for (int64_t r = 0; r < rows; ++r) {
-      const std::vector<uint8_t> row = random_weights(type, cols, rng);
-      w.bytes.insert(w.bytes.end(), row.begin(), row.end());
-    }
-    w.view.type = type;
-    w.view.ne[0] = cols;
-    w.view.ne[1] = rows;
-    w.view.data = w.bytes.data();
-    w.view.nbytes = w.bytes.size();
-    return w;
-  };
-  const Weight a = make(t, 37), b = make(DType::Q8_0, 21), c = make(DType::F32, 5);
+  const RandomMatrix a = random_matrix(t, 37, cols, rng), b = random_matrix(DType::Q8_0, 21, cols, rng),
+                     c = random_matrix(DType::F32, 5, cols, rng);
   ThreadPool pool(2);
   for (int64_t n_tokens : {1, 9}) {
     const std::vector<float> x = random_activations(n_tokens * cols, rng);
@@ -485,17 +472,8 @@ TEST_P(MatmulTest, GetRowMatchesDequantize) {
   const DType t = GetParam();
   std::mt19937 rng(5);
   const int64_t rows = 3, cols = 512;
-  std::vector<uint8_t> wdata;
-  for (int64_t r = 0; r < rows; ++r) {
-    const std::vector<uint8_t> row = random_weights(t, cols, rng);
-    wdata.insert(wdata.end(), row.begin(), row.end());
-  }
-  TensorView w;
-  w.type = t;
-  w.ne[0] = cols;
-  w.ne[1] = rows;
-  w.data = wdata.data();
-  w.nbytes = wdata.size();
+  const RandomMatrix m = random_matrix(t, rows, cols, rng);
+  const TensorView& w = m.view;
   std::vector<float> got(cols), want(cols);
   get_row(w, 2, got.data());
   dequantize_row(t, w.row(2), want.data(), cols);
