@@ -36,11 +36,7 @@ Weights make_weights(DType t, int64_t rows, int64_t cols) {
     for (auto& v : row) v = g(rng);
     quantize_row(t, row.data(), w.bytes.data() + r * row_bytes(t, cols), cols);
   }
-  w.view.type = t;
-  w.view.ne[0] = cols;
-  w.view.ne[1] = rows;
-  w.view.data = w.bytes.data();
-  w.view.nbytes = w.bytes.size();
+  w.view = TensorView::matrix(t, rows, cols, w.bytes.data());
   return w;
 }
 

@@ -106,11 +106,7 @@ RandomMatrix random_matrix(DType t, int64_t rows, int64_t cols, std::mt19937& rn
     const std::vector<uint8_t> row = random_weights(t, cols, rng);
     m.bytes.insert(m.bytes.end(), row.begin(), row.end());
   }
-  m.view.type = t;
-  m.view.ne[0] = cols;
-  m.view.ne[1] = rows;
-  m.view.data = m.bytes.data();
-  m.view.nbytes = m.bytes.size();
+  m.view = TensorView::matrix(t, rows, cols, m.bytes.data());
   return m;
 }
 

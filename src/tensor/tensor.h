@@ -16,6 +16,17 @@ struct TensorView {
   const void* data = nullptr;
   size_t nbytes = 0;
 
+  // A rows x cols matrix of `type` stored at data, rows * row_bytes(type, cols) bytes.
+  static TensorView matrix(DType type, int64_t rows, int64_t cols, const void* data) {
+    TensorView v;
+    v.type = type;
+    v.ne[0] = cols;
+    v.ne[1] = rows;
+    v.data = data;
+    v.nbytes = static_cast<size_t>(rows) * row_bytes(type, cols);
+    return v;
+  }
+
   int64_t cols() const { return ne[0]; }
   int64_t rows() const { return ne[1] * ne[2] * ne[3]; }
   int64_t elements() const { return ne[0] * ne[1] * ne[2] * ne[3]; }
