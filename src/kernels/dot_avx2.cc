@@ -244,10 +244,6 @@ __m256 exp_ps(__m256 x) {
   return _mm256_mul_ps(p, _mm256_castsi256_ps(e));
 }
 
-}  // namespace
-
-namespace {
-
 // silu(a) * u = a / (1 + e^-a) * u for 8 lanes; e^-a saturates for |a| > 87, where silu is
 // a or 0 to float precision.
 __m256 silu_mul8(__m256 a, __m256 u) {

@@ -1,6 +1,7 @@
 // Activation formats for the integer dot products: a float row is quantized once per
-// matmul into the format its weight type's dot consumes (kernel_table.h). Scalar and
-// deterministic (round to nearest even), so every SIMD dot sees the same bytes.
+// matmul into the format its weight type's dot consumes (kernel_table.h). Deterministic
+// (round to nearest even); a SIMD level's own quantizer (quantize_act_avx2.cc) writes the same
+// bytes, so every level's dot sees the same activations.
 #pragma once
 
 namespace nexus {

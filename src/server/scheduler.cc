@@ -63,7 +63,6 @@ class SchedulerImpl {
   SchedulerImpl(std::shared_ptr<Model> model, const SchedulerOptions& options);
   ~SchedulerImpl();
 
-  SubmitResult submit(Submission sub);
   std::vector<SubmitResult> submit_together(std::vector<Submission> subs);
   void cancel(uint64_t id);
   SchedulerMetrics metrics() const;
@@ -174,23 +173,12 @@ SubmitResult SchedulerImpl::enqueue_locked(Submission&& sub) {
   return {id, Refusal::kNone, {}};
 }
 
-SubmitResult SchedulerImpl::submit(Submission sub) {
-  SubmitResult r = check_request(sub.request);
-  if (r.refusal != Refusal::kNone) return r;
-  std::lock_guard<std::mutex> lock(mu_);
-  r = enqueue_locked(std::move(sub));
-  if (r.refusal == Refusal::kNone) cv_.notify_all();
-  return r;
-}
-
 std::vector<SubmitResult> SchedulerImpl::submit_together(std::vector<Submission> subs) {
   std::vector<SubmitResult> results;
+  for (const Submission& sub : subs) results.push_back(check_request(sub.request));  // outside the lock
   std::lock_guard<std::mutex> lock(mu_);  // the step loop takes new requests under this lock
-  for (Submission& sub : subs) {
-    SubmitResult r = check_request(sub.request);
-    if (r.refusal == Refusal::kNone) r = enqueue_locked(std::move(sub));
-    results.push_back(std::move(r));
-  }
+  for (size_t i = 0; i < subs.size(); ++i)
+    if (results[i].refusal == Refusal::kNone) results[i] = enqueue_locked(std::move(subs[i]));
   cv_.notify_all();
   return results;
 }
@@ -502,7 +490,9 @@ Result<std::unique_ptr<Scheduler>> Scheduler::create(std::shared_ptr<Model> mode
 
 SubmitResult Scheduler::submit(GenerationRequest request, std::function<bool(const GenerationEvent&)> on_event,
                                std::function<void(const GenerationResult&)> on_done) {
-  return impl_->submit({std::move(request), std::move(on_event), std::move(on_done)});
+  std::vector<Submission> one;
+  one.push_back({std::move(request), std::move(on_event), std::move(on_done)});
+  return impl_->submit_together(std::move(one))[0];
 }
 std::vector<SubmitResult> Scheduler::submit_together(std::vector<Submission> subs) {
   return impl_->submit_together(std::move(subs));
