@@ -309,10 +309,18 @@ Status run_bench(const BenchOptions& o, std::FILE* out, std::FILE* log) {
 
     for (int depth : o.depths) {
       std::vector<TestResult> tests;
+      auto add_test = [&](std::string name, bool is_gen, int n_tokens) {
+        TestResult& t = tests.emplace_back();
+        t.name = std::move(name);
+        t.is_gen = is_gen;
+        t.n_tokens = n_tokens;
+        t.depth = depth;
+        t.threads = nt;
+      };
       for (int p : o.n_prompt)
-        if (p > 0) tests.push_back({format("pp%d", p), false, p, depth, nt, {}});
+        if (p > 0) add_test(format("pp%d", p), false, p);
       for (int n : o.n_gen)
-        if (n > 0) tests.push_back({format("tg%d", n), true, n, depth, nt, {}});
+        if (n > 0) add_test(format("tg%d", n), true, n);
       for (TestResult& t : tests) {
         for (int rep = 0; rep < o.reps; ++rep) {
           session->reset();

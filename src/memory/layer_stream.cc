@@ -62,7 +62,6 @@ Result<std::unique_ptr<LayerRing>> LayerRing::open(const std::string& path, std:
     max_chunks = std::max(max_chunks, r->chunks_[il].size());
   }
   r->capacity_ = static_cast<int>(max_chunks) * o.n_slots + 64;
-  r->scratch_.reserve(r->capacity_);
   r->slots_.resize(r->order_.empty() ? 0 : o.n_slots);
   for (Slot& s : r->slots_) {
     void* p = ::mmap(nullptr, r->slot_bytes_, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
@@ -70,6 +69,12 @@ Result<std::unique_ptr<LayerRing>> LayerRing::open(const std::string& path, std:
       return make_error(format("cannot allocate a %llu-byte layer slot: %s",
                                static_cast<unsigned long long>(r->slot_bytes_), std::strerror(errno)));
     s.buf = static_cast<uint8_t*>(p);
+    // Transparent huge pages where the system allows them (madvise mode): fewer pages for
+    // O_DIRECT to pin per read and fewer TLB misses while a layer computes from the slot.
+    // B3 at 1G and 1.5G decoded 6-9 % faster with them (3 alternated rounds each). The
+    // resident arena gets none: its first touch under direct compaction cost more time to
+    // first token (1.7 vs 1.0 s) than it saved.
+    ::madvise(p, r->slot_bytes_, MADV_HUGEPAGE);
     if (o.mlock && ::mlock(p, r->slot_bytes_) != 0)
       return make_error(format("cannot mlock a %llu-byte layer slot: %s (raise the memlock limit, ulimit -l)",
                                static_cast<unsigned long long>(r->slot_bytes_), std::strerror(errno)));
@@ -120,7 +125,8 @@ void LayerRing::on_read_done(const ReadRequest& r, int64_t result) {
   }
   if (!direct_ && result > 0) ::posix_fadvise(fd_, static_cast<off_t>(r.offset), result, POSIX_FADV_DONTNEED);
 
-  std::lock_guard lock(mu_);
+  std::vector<ReadRequest>& reads = batch();
+  std::unique_lock lock(mu_);
   const uint64_t got = result > 0 ? static_cast<uint64_t>(result) : 0;
   if (r.tag & kCopyTag) {
     resident_bytes_read_ += got;
@@ -149,8 +155,10 @@ void LayerRing::on_read_done(const ReadRequest& r, int64_t result) {
     idle_since_ = now;
     idle_valid_ = true;
   }
-  submit_chunks_locked();  // keep the window full
+  collect_chunks_locked(reads);  // keep the window full
+  lock.unlock();
   cv_.notify_all();
+  start_reads(reads);
 }
 
 void LayerRing::start_fill_locked(int slot, int layer) {
@@ -163,14 +171,14 @@ void LayerRing::start_fill_locked(int slot, int layer) {
   s.fill_seq = next_fill_seq_++;
 }
 
-void LayerRing::submit_chunks_locked() {
-  scratch_.clear();
+void LayerRing::collect_chunks_locked(std::vector<ReadRequest>& out) {
+  const size_t first = out.size();
   const int stream_in_flight = in_flight_ - copy_in_flight_;
   // The resident copy, in its order, beside the stream (it is needed by the same first pass).
   // After a failed piece nothing more of it is read.
   for (; copy_next_ < copy_.size() && copy_in_flight_ < kCopyWindow && copy_error_.empty(); ++copy_next_) {
     const CopyChunk& c = copy_[copy_next_];
-    scratch_.push_back({c.offset, c.len, c.dst, kCopyTag | copy_next_});
+    out.push_back({c.offset, c.len, c.dst, kCopyTag | copy_next_});
     ++copy_in_flight_;
   }
   for (int n = stream_in_flight; n < window_; ++n) {
@@ -184,16 +192,25 @@ void LayerRing::submit_chunks_locked() {
     if (oldest < 0) break;
     Slot& s = slots_[oldest];
     const Chunk& c = chunks_[s.layer][s.issued++];
-    scratch_.push_back({c.offset, c.len, s.buf + c.dst, static_cast<uint64_t>(oldest)});
+    out.push_back({c.offset, c.len, s.buf + c.dst, static_cast<uint64_t>(oldest)});
   }
-  if (scratch_.empty()) return;
-  chunk_started_locked(static_cast<int>(scratch_.size()));
-  backend_->submit(scratch_);
+  chunk_started_locked(static_cast<int>(out.size() - first));
 }
 
-void LayerRing::pump_locked() {
-  if (order_.empty() || !failed_.empty()) return;
-  for (;;) {
+std::vector<ReadRequest>& LayerRing::batch() const {
+  thread_local std::vector<ReadRequest> requests;
+  requests.clear();
+  if (requests.capacity() < static_cast<size_t>(capacity_)) requests.reserve(capacity_);
+  return requests;
+}
+
+void LayerRing::start_reads(std::vector<ReadRequest>& requests) {
+  if (!requests.empty()) backend_->submit(requests);
+  requests.clear();
+}
+
+void LayerRing::pump_locked(std::vector<ReadRequest>& out) {
+  for (; !order_.empty() && failed_.empty();) {
     int occupied = 0, free_slot = -1;
     const int next = order_[next_fetch_];
     bool next_held = false;
@@ -209,10 +226,10 @@ void LayerRing::pump_locked() {
     next_fetch_ = (next_fetch_ + 1) % order_.size();
     start_fill_locked(free_slot, next);
   }
-  submit_chunks_locked();
+  collect_chunks_locked(out);
 }
 
-void LayerRing::restart_locked(std::unique_lock<std::mutex>& lock, int il) {
+void LayerRing::restart_locked(std::unique_lock<std::mutex>& lock, int il, std::vector<ReadRequest>& out) {
   // Chunks not yet issued are dropped; reads cannot be cancelled: let those in flight land
   // (the resident copy's go on beside), then forget every slot not in use.
   for (Slot& s : slots_)
@@ -227,7 +244,7 @@ void LayerRing::restart_locked(std::unique_lock<std::mutex>& lock, int il) {
       s.layer = -1;
     }
   next_fetch_ = static_cast<size_t>(position_[il]);
-  pump_locked();
+  pump_locked(out);
 }
 
 Status LayerRing::check_file_locked() {
@@ -263,9 +280,13 @@ Result<const uint8_t*> LayerRing::acquire(int il) {
   };
   int i = find();
   if (i < 0) {
-    restart_locked(lock, il);
+    std::vector<ReadRequest>& reads = batch();
+    restart_locked(lock, il, reads);
     i = find();
     NX_CHECK(i >= 0, "no free slot for layer %d (was a layer acquired twice?)", il);
+    lock.unlock();
+    start_reads(reads);
+    lock.lock();
   }
   const Clock::time_point t0 = Clock::now();
   cv_.wait(lock, [&] { return slots_[i].state != SlotState::kReading; });
@@ -283,7 +304,8 @@ Result<const uint8_t*> LayerRing::acquire(int il) {
 }
 
 void LayerRing::release(int il) {
-  std::lock_guard lock(mu_);
+  std::vector<ReadRequest>& reads = batch();
+  std::unique_lock lock(mu_);
   for (Slot& s : slots_) {
     if (s.layer != il || s.state != SlotState::kInUse) continue;
     s.state = SlotState::kFree;
@@ -301,11 +323,14 @@ void LayerRing::release(int il) {
     stats_.depth = depth_;
     break;
   }
-  pump_locked();
+  pump_locked(reads);
+  lock.unlock();
+  start_reads(reads);
 }
 
 Status LayerRing::start_copy(const std::vector<CopyPiece>& pieces) {
-  std::lock_guard lock(mu_);
+  std::vector<ReadRequest>& reads = batch();
+  std::unique_lock lock(mu_);
   NX_CHECK(copy_.empty() && stage_pending_.empty(), "one resident copy per ring");
   int last_stage = 0;
   for (const CopyPiece& p : pieces) {
@@ -322,7 +347,9 @@ Status LayerRing::start_copy(const std::vector<CopyPiece>& pieces) {
   advance_copy_stage_locked();  // stages without pieces are complete
   copy_start_ = Clock::now();
   copy_stream_bytes0_ = stats_.bytes_read;
-  submit_chunks_locked();
+  collect_chunks_locked(reads);
+  lock.unlock();
+  start_reads(reads);
   return Status::Ok();
 }
 
