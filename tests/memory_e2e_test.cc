@@ -9,8 +9,11 @@
 #include <gtest/gtest.h>
 
 #include <cstring>
+#include <fstream>
 #include <regex>
+#include <sstream>
 
+#include "memory/layer_layout.h"
 #include "memory/mem_stats.h"
 #include "memory/tiered_weights.h"
 #include "model/model_impl.h"
@@ -137,6 +140,59 @@ TEST(MemoryBudget, StreamedLogitsAreBitIdentical) {
   }
 }
 
+// The protection of the mapping holding `p` in /proc/self/maps, and whether that mapping is
+// anonymous (the resident copy) rather than the model file's.
+struct Mapping {
+  bool found = false, writable = false, anonymous = false;
+};
+Mapping mapping_of(const void* p) {
+  const auto a = reinterpret_cast<uintptr_t>(p);
+  std::ifstream maps("/proc/self/maps");
+  for (std::string line; std::getline(maps, line);) {
+    std::istringstream in(line);
+    std::string range, perms, offset, dev, inode, path;
+    in >> range >> perms >> offset >> dev >> inode >> path;
+    const size_t dash = range.find('-');
+    const uintptr_t begin = std::stoull(range.substr(0, dash), nullptr, 16);
+    const uintptr_t end = std::stoull(range.substr(dash + 1), nullptr, 16);
+    if (a >= begin && a < end) return {true, perms[1] == 'w', path.empty()};
+  }
+  return {};
+}
+
+// Once the first pass has run, every resident weight (in the anonymous copy) is read-only:
+// each copy stage is sealed as it lands, not only the last one.
+TEST(MemoryBudget, ResidentCopyIsReadOnlyAfterTheFirstPass) {
+  Result<std::shared_ptr<Model>> m = Model::load(model_path(), budget_options(6 << 20, "auto"));
+  ASSERT_TRUE(m.ok()) << m.error().message;
+  const ModelImpl& impl = (*m)->impl();
+  ASSERT_NE(impl.layer_source(), nullptr);
+  Result<std::unique_ptr<Session>> s = Session::create(*m, kCtx);
+  ASSERT_TRUE(s.ok());
+  const int32_t tok[] = {1, 5};
+  ASSERT_TRUE((*s)->eval(tok).ok());
+
+  const TieredWeights& t = *impl.tiered;
+  int resident = 0;  // resident per-layer tensors in the plan
+  for (size_t i = 0; i < t.plan_input().tensors.size(); ++i)
+    if (t.plan().resident[i] && t.plan_input().tensors[i].layer >= 0) ++resident;
+  int in_copy = 0;
+  for (const LayerWeights& l : impl.weights.layers)
+    for (TensorView LayerWeights::* f : layer_weight_fields()) {
+      if ((l.*f).data == nullptr) continue;
+      const Mapping mp = mapping_of((l.*f).data);
+      ASSERT_TRUE(mp.found);
+      if (!mp.anonymous) continue;  // streamed: still a view of the file
+      ++in_copy;
+      EXPECT_FALSE(mp.writable);
+    }
+  EXPECT_GT(resident, 0);
+  EXPECT_EQ(in_copy, resident);
+  const Mapping head = mapping_of(impl.weights.output.data);
+  EXPECT_TRUE(head.anonymous);
+  EXPECT_FALSE(head.writable);
+}
+
 // A budget that holds everything: all weights copied resident, nothing streamed, same logits.
 TEST(MemoryBudget, AllResidentCopyIsBitIdentical) {
   Trace copied;
@@ -219,7 +275,9 @@ TEST(MemoryBudget, CliStaysWithinBudget) {
   ASSERT_TRUE(std::regex_search(r.err, mm, std::regex("peak_rss=(\\d+) file_cached=(\\d+) budget=(\\d+)"))) << r.err;
   const uint64_t peak = std::stoull(mm[1]), cached = std::stoull(mm[2]);
   EXPECT_EQ(std::stoull(mm[3]), budget);
-  if (!kSanitized) EXPECT_LE(peak + cached, budget * 105 / 100) << r.err;
+  if (!kSanitized) {
+    EXPECT_LE(peak + cached, budget * 105 / 100) << r.err;
+  }
   // Streaming happened.
   EXPECT_NE(r.err.find("stream: "), std::string::npos) << r.err;
 }

@@ -15,25 +15,26 @@ std::span<TensorView LayerWeights::* const> layer_weight_fields() {
 }
 
 StreamedLayers::StreamedLayers(std::vector<LayerWeights> layers, std::vector<std::vector<SlotPatch>> patches,
-                               std::unique_ptr<LayerRing> ring, std::function<void()> copy_done)
-    : layers_(std::move(layers)), patches_(std::move(patches)), ring_(std::move(ring)), copy_done_(std::move(copy_done)) {
+                               std::unique_ptr<LayerRing> ring, std::function<void(int stage)> seal)
+    : layers_(std::move(layers)), patches_(std::move(patches)), ring_(std::move(ring)), seal_(std::move(seal)) {
   NX_CHECK(layers_.size() == patches_.size(), "%zu layers, %zu patch lists", layers_.size(), patches_.size());
 }
 
-Status StreamedLayers::wait_start() { return ring_->wait_copy(0); }
-
-Status StreamedLayers::wait_output() {
-  NX_TRY(ring_->wait_copy(static_cast<int>(layers_.size()) + 1));
-  if (copy_done_) {
-    copy_done_();
-    copy_done_ = nullptr;
-  }
+Status StreamedLayers::land(int stage) {
+  if (stage <= sealed_) return Status::Ok();  // landed and sealed in an earlier pass
+  NX_TRY(ring_->wait_copy(stage));
+  for (; sealed_ < stage; ++sealed_)
+    if (seal_) seal_(sealed_ + 1);
   return Status::Ok();
 }
 
+Status StreamedLayers::wait_start() { return land(0); }
+
+Status StreamedLayers::wait_output() { return land(static_cast<int>(layers_.size()) + 1); }
+
 Result<const LayerWeights*> StreamedLayers::acquire(int il) {
   NX_CHECK(il >= 0 && il < static_cast<int>(layers_.size()), "layer %d", il);
-  NX_TRY(ring_->wait_copy(il + 1));
+  NX_TRY(land(il + 1));
   if (patches_[il].empty()) return &layers_[il];  // fully resident layer
   NX_ASSIGN_OR_RETURN(const uint8_t* slot, ring_->acquire(il));
   LayerWeights& l = layers_[il];

@@ -22,9 +22,13 @@ class StreamedLayers final : public LayerSource {
  public:
   // `layers`: per layer, every view valid except the streamed ones, which `patches` place in
   // the slot the ring fills for that layer.
-  // `copy_done` runs once, when the whole copy has landed (it makes the copy read-only).
+  // `seal(stage)` runs once per stage, after it has landed and before its weights are first
+  // used (it makes that part of the copy read-only). Per stage rather than once at the end:
+  // write-protecting the whole 1.1 GiB copy of B3 took 16-25 ms, all of it between the last
+  // stage landing and the first token; a stage's share is done while the pass waits for the
+  // next stage anyway.
   StreamedLayers(std::vector<LayerWeights> layers, std::vector<std::vector<SlotPatch>> patches,
-                 std::unique_ptr<LayerRing> ring, std::function<void()> copy_done);
+                 std::unique_ptr<LayerRing> ring, std::function<void(int stage)> seal);
 
   Status wait_start() override;
   Status wait_output() override;
@@ -35,10 +39,14 @@ class StreamedLayers final : public LayerSource {
   const LayerRing& ring() const { return *ring_; }
 
  private:
+  // Waits for copy stage `stage` and seals every stage up to it not sealed yet.
+  Status land(int stage);
+
   std::vector<LayerWeights> layers_;
   std::vector<std::vector<SlotPatch>> patches_;
   std::unique_ptr<LayerRing> ring_;
-  std::function<void()> copy_done_;  // reset once run
+  std::function<void(int stage)> seal_;
+  int sealed_ = -1;  // stages <= sealed_ are read-only
 };
 
 }  // namespace nexus

@@ -238,16 +238,25 @@ Result<std::unique_ptr<TieredWeights>> TieredWeights::create(const std::string& 
 
   bool any_streamed = false;
   for (const auto& p : patches) any_streamed = any_streamed || !p.empty();
-  // Weights are read-only once the copy has landed.
-  auto protect = [arena = tw->arena_, bytes = tw->arena_bytes_] {
-    if (arena) ::mprotect(arena, bytes, PROT_READ);
-  };
+  // Weights are read-only once they have landed: per stage when the first pass seals them as
+  // it goes (streamed_layers.h), all at once otherwise.
   if (any_streamed) {  // the first forward pass waits for the copy stage by stage
+    std::vector<std::vector<std::pair<uint8_t*, uint64_t>>> stage_ranges(static_cast<size_t>(c.n_layer) + 2);
+    for (const LayerRing::CopyPiece& p : pieces) {
+      auto& ranges = stage_ranges[static_cast<size_t>(p.stage)];
+      if (!ranges.empty() && ranges.back().first + ranges.back().second == p.dst)
+        ranges.back().second += p.len;  // adjacent in the arena: one call
+      else
+        ranges.emplace_back(p.dst, p.len);
+    }
+    auto seal = [stage_ranges = std::move(stage_ranges)](int stage) {
+      for (const auto& [p, n] : stage_ranges[static_cast<size_t>(stage)]) ::mprotect(p, n, PROT_READ);
+    };
     tw->ring_ = ring.get();
-    tw->source_ = std::make_unique<StreamedLayers>(w.layers, std::move(patches), std::move(ring), protect);
+    tw->source_ = std::make_unique<StreamedLayers>(w.layers, std::move(patches), std::move(ring), std::move(seal));
   } else {  // nothing streams: no pass waits, so the load does; then the ring and its threads go
     NX_TRY(ring->wait_copy(c.n_layer + 1));
-    protect();
+    if (tw->arena_) ::mprotect(tw->arena_, tw->arena_bytes_, PROT_READ);
     tw->load_read_s_ = ring->copy_seconds();
     tw->resident_read_ = ring->resident_bytes_read();
   }
