@@ -68,7 +68,9 @@ void run_passes(const Fixture& f, IoBackendKind kind, bool direct, int slots, co
   o.chunk_bytes = 8 * kPage;  // many chunks per layer
   Result<std::unique_ptr<LayerRing>> ring = LayerRing::open(f.path, f.layers, o);
   ASSERT_TRUE(ring.ok()) << ring.error().message;
-  if (want_backend) EXPECT_STREQ((*ring)->backend_name(), want_backend);
+  if (want_backend) {
+    EXPECT_STREQ((*ring)->backend_name(), want_backend);
+  }
   for (int pass = 0; pass < 5; ++pass) {
     for (int il = 0; il < 5; ++il) {
       if (f.layers[il].empty()) continue;
