@@ -15,6 +15,7 @@
 #include "memory/io_reader.h"
 #include "memory/layer_stream.h"
 #include "memory/mem_stats.h"
+#include "memory/streamed_layers.h"
 #include "test_util.h"
 
 namespace nexus {
@@ -228,6 +229,7 @@ void expect_staged_copy(const Fixture& f, IoBackendKind kind, int chunks_in_flig
   (*ring)->release(0);
   for (int stage = 0; stage <= 4; ++stage) {
     ASSERT_TRUE((*ring)->wait_copy(stage).ok());
+    EXPECT_GE((*ring)->copy_stage_done(), std::min(stage, 3));
     for (int k = 0; k < 4; ++k) {
       if (stages[k] > stage) continue;
       const uint64_t n = std::min<uint64_t>(lens[k] * kPage, f.bytes.size() - offs[k] * kPage);
@@ -247,6 +249,43 @@ TEST(LayerRing, StagedCopy) {
     expect_staged_copy(f, IoBackendKind::kPread, window);
     expect_staged_copy(f, IoBackendKind::kAuto, window);
   }
+}
+
+// The output head in stages: wait_output(done) returns more rows than `done`, as many as the
+// landed stages hold, and seals every stage up to the one it returns for, in order; once the
+// whole head has landed it returns every row at once.
+TEST(StreamedLayers, HeadRowsLandInStages) {
+  const Fixture f = make_fixture("head_stages.bin");
+  const int n_layer = static_cast<int>(f.layers.size());
+  Result<std::unique_ptr<LayerRing>> ring = LayerRing::open(f.path, f.layers, {});
+  ASSERT_TRUE(ring.ok()) << ring.error().message;
+  // One piece per stage: 0 (model-wide), the layers, then three runs of the head.
+  const int last = n_layer + 3;
+  void* raw = nullptr;
+  ASSERT_EQ(posix_memalign(&raw, kPage, (last + 1) * 64 * kPage), 0);
+  std::unique_ptr<uint8_t, decltype(&std::free)> buf(static_cast<uint8_t*>(raw), &std::free);
+  std::vector<LayerRing::CopyPiece> pieces;
+  for (int s = 0; s <= last; ++s) pieces.push_back({s * 64 * kPage, 64 * kPage, buf.get() + s * 64 * kPage, s});
+  ASSERT_TRUE((*ring)->start_copy(pieces).ok());
+  std::vector<int> sealed;
+  StreamedLayers source{std::vector<LayerWeights>(n_layer), std::vector<std::vector<SlotPatch>>(n_layer), std::move(*ring),
+                        {100, 200, 250}, [&](int stage) { sealed.push_back(stage); }};
+  int64_t done = 0;
+  while (done < 250) {
+    Result<int64_t> rows = source.wait_output(done);
+    ASSERT_TRUE(rows.ok()) << rows.error().message;
+    ASSERT_GT(*rows, done);
+    ASSERT_TRUE(*rows == 100 || *rows == 200 || *rows == 250) << *rows;
+    // Sealed up to the stage holding those rows.
+    const int stage = n_layer + 1 + (*rows == 100 ? 0 : *rows == 200 ? 1 : 2);
+    ASSERT_EQ(static_cast<int>(sealed.size()), stage + 1);
+    done = *rows;
+  }
+  for (int s = 0; s <= last; ++s) EXPECT_EQ(sealed[s], s);
+  Result<int64_t> again = source.wait_output(0);
+  ASSERT_TRUE(again.ok());
+  EXPECT_EQ(*again, 250);
+  EXPECT_EQ(static_cast<int>(sealed.size()), last + 1);
 }
 
 // A resident copy that comes back short (the file lost its tail after open) fails the stage

@@ -32,8 +32,11 @@ TEST(ZeroPages, ZeroFilledAndTouchedOnlyWhereWritten) {
   z.data()[5 * page + 7] = 42;
   z.data()[n - 1] = 7;
   EXPECT_LE(resident_pages(z.data(), n), 2u);  // only the pages written
-  for (size_t i = 0; i < n; i += 97)
-    if (i != 5 * page + 7) EXPECT_EQ(z.data()[i], 0) << i;
+  for (size_t i = 0; i < n; i += 97) {
+    if (i != 5 * page + 7) {
+      EXPECT_EQ(z.data()[i], 0) << i;
+    }
+  }
   EXPECT_EQ(z.data()[5 * page + 7], 42);
 
   ZeroPages moved(std::move(z));
@@ -45,6 +48,23 @@ TEST(ZeroPages, ZeroFilledAndTouchedOnlyWhereWritten) {
   empty = std::move(moved);
   EXPECT_EQ(empty.size(), n);
   EXPECT_EQ(empty.data()[5 * page + 7], 42);
+}
+
+TEST(ZeroArray, TypedZerosTouchedOnlyWhereWritten) {
+  const size_t page = static_cast<size_t>(sysconf(_SC_PAGESIZE));
+  const size_t n = 16 * page + 5;  // floats: 64 pages and a bit
+  ZeroArray<float> a(n);
+  EXPECT_EQ(a.size(), n);
+  EXPECT_EQ(resident_pages(reinterpret_cast<const uint8_t*>(a.data()), n * sizeof(float)), 0u);
+  a[3] = 1.5f;
+  a[n - 1] = -2.0f;
+  EXPECT_LE(resident_pages(reinterpret_cast<const uint8_t*>(a.data()), n * sizeof(float)), 2u);
+  EXPECT_EQ(a[0], 0.0f);
+  EXPECT_EQ(a[n / 2], 0.0f);
+  EXPECT_EQ(a.data()[3], 1.5f);
+  ZeroArray<float> b(std::move(a));
+  EXPECT_EQ(b[n - 1], -2.0f);
+  EXPECT_EQ(b.size(), n);
 }
 
 }  // namespace

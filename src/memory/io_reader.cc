@@ -1,6 +1,7 @@
 #include "memory/io_reader.h"
 
 #include <liburing.h>
+#include <sys/syscall.h>
 #include <unistd.h>
 
 #include <cerrno>
@@ -13,6 +14,20 @@
 namespace nexus {
 
 namespace {
+
+// I/O priorities (linux/ioprio.h, not in every libc's headers): class in the top bits.
+constexpr int kIoprioClassShift = 13;
+constexpr int kIoprioClassIdle = 3;
+constexpr int kIoprioWhoProcess = 1;  // with who = 0: the calling thread
+constexpr uint16_t kIdlePriority = kIoprioClassIdle << kIoprioClassShift;
+constexpr uint16_t kDefaultPriority = 0;  // class none: follow the thread's CPU niceness
+
+// The calling thread's I/O priority for its next reads; a no-op where the kernel refuses.
+void set_thread_io_priority(uint16_t prio) {
+  thread_local int current = kDefaultPriority;
+  if (current == prio) return;
+  if (::syscall(SYS_ioprio_set, kIoprioWhoProcess, 0, static_cast<int>(prio)) == 0) current = prio;
+}
 
 // Reads the whole request with pread, continuing after partial reads; returns bytes or -errno.
 int64_t pread_fully(int fd, const ReadRequest& r) {
@@ -71,6 +86,7 @@ class PreadBackend final : public ReadBackend {
         head_ = (head_ + 1) % queue_.size();
         --count_;
       }
+      set_thread_io_priority(r.background ? kIdlePriority : kDefaultPriority);
       done_(r, pread_fully(fd_, r));
     }
   }
@@ -154,6 +170,7 @@ class UringBackend final : public ReadBackend {
     io_uring_sqe* sqe = get_sqe_locked();
     io_uring_prep_read(sqe, fd_, f.req.dst + f.got, static_cast<unsigned>(f.req.len - f.got), f.req.offset + f.got);
     io_uring_sqe_set_data64(sqe, i);
+    sqe->ioprio = f.req.background ? kIdlePriority : kDefaultPriority;
   }
 
   void reap() {

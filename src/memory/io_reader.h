@@ -21,6 +21,9 @@ struct ReadRequest {
   uint32_t len = 0;     // bytes to read into dst (a multiple of 4096 for O_DIRECT)
   uint8_t* dst = nullptr;
   uint64_t tag = 0;     // the caller's, passed back on completion
+  // Read in the idle I/O class: a disk scheduler that honours classes (mq-deadline, BFQ)
+  // serves every other read first. For bulk reads that must not delay urgent ones.
+  bool background = false;
 };
 
 // Called once per request from a backend thread. `result`: bytes read (which may be less than

@@ -14,7 +14,13 @@ namespace nexus {
 namespace {
 
 constexpr uint64_t kCopyTag = uint64_t{1} << 63;  // + chunk index: the resident copy; slot fills use the slot index
-constexpr int kCopyWindow = 32;                    // copy chunks in flight (2 MiB each)
+// Copy chunks in flight (2 MiB each), read in the idle I/O class. With 32 in flight at the
+// default class, the disk's scheduler (mq-deadline here, which serves queued reads in sector
+// order) kept the first pass's stream reads and its on-demand embedding page behind the copy
+// (the embedding row waited 16-230 ms, traced on B3 at 1.5G) and the pass fell 10-13 layers
+// behind it. The idle class lets queued stream reads go first; the small window bounds what
+// is already at the device ahead of them (with 32 the pass still fell 4-5 layers behind).
+constexpr int kCopyWindow = 8;
 constexpr uint64_t kCopyChunk = uint64_t{2} << 20;
 constexpr uint64_t kAlign = 4096;
 
@@ -128,6 +134,7 @@ void LayerRing::on_read_done(const ReadRequest& r, int64_t result) {
   std::vector<ReadRequest>& reads = batch();
   std::unique_lock lock(mu_);
   const uint64_t got = result > 0 ? static_cast<uint64_t>(result) : 0;
+  bool copy_done_now = false;
   if (r.tag & kCopyTag) {
     resident_bytes_read_ += got;
     if (!error.empty() && copy_error_.empty()) copy_error_ = error;
@@ -139,6 +146,7 @@ void LayerRing::on_read_done(const ReadRequest& r, int64_t result) {
     if (copy_next_ == copy_.size() && copy_in_flight_ == 0) {
       copy_s_ = seconds(Clock::now() - copy_start_);
       copy_overlap_bytes_ = stats_.bytes_read - copy_stream_bytes0_;
+      copy_done_now = true;
     }
   } else {
     stats_.bytes_read += got;
@@ -155,7 +163,11 @@ void LayerRing::on_read_done(const ReadRequest& r, int64_t result) {
     idle_since_ = now;
     idle_valid_ = true;
   }
-  collect_chunks_locked(reads);  // keep the window full
+  if (copy_done_now) {
+    pump_locked(reads);  // the next pass's fills held back during the copy
+  } else {
+    collect_chunks_locked(reads);  // keep the window full
+  }
   lock.unlock();
   cv_.notify_all();
   start_reads(reads);
@@ -178,7 +190,7 @@ void LayerRing::collect_chunks_locked(std::vector<ReadRequest>& out) {
   // After a failed piece nothing more of it is read.
   for (; copy_next_ < copy_.size() && copy_in_flight_ < kCopyWindow && copy_error_.empty(); ++copy_next_) {
     const CopyChunk& c = copy_[copy_next_];
-    out.push_back({c.offset, c.len, c.dst, kCopyTag | copy_next_});
+    out.push_back({c.offset, c.len, c.dst, kCopyTag | copy_next_, /*background=*/true});
     ++copy_in_flight_;
   }
   for (int n = stream_in_flight; n < window_; ++n) {
@@ -223,6 +235,9 @@ void LayerRing::pump_locked(std::vector<ReadRequest>& out) {
       }
     }
     if (free_slot < 0 || occupied >= depth_ || next_held) break;
+    // While the resident copy lands, the first pass waits on it, not on the next pass: reading
+    // the next pass's first layers beside it would only delay the copy (and the first token).
+    if (next_fetch_ == 0 && copy_landing_locked()) break;
     next_fetch_ = (next_fetch_ + 1) % order_.size();
     start_fill_locked(free_slot, next);
   }
@@ -243,9 +258,17 @@ void LayerRing::restart_locked(std::unique_lock<std::mutex>& lock, int il, std::
       s.state = SlotState::kFree;
       s.layer = -1;
     }
-  next_fetch_ = static_cast<size_t>(position_[il]);
+  // The layer asked for is read first, whatever pump_locked would hold back.
+  for (int i = 0; i < static_cast<int>(slots_.size()); ++i)
+    if (slots_[i].state == SlotState::kFree) {
+      start_fill_locked(i, il);
+      break;
+    }
+  next_fetch_ = (static_cast<size_t>(position_[il]) + 1) % order_.size();
   pump_locked(out);
 }
+
+bool LayerRing::copy_landing_locked() const { return !copy_.empty() && copy_s_ == 0 && copy_error_.empty(); }
 
 Status LayerRing::check_file_locked() {
   struct stat st {};
@@ -366,6 +389,11 @@ Status LayerRing::wait_copy(int stage) {
   if (copy_stage_done_ >= stage) return Status::Ok();
   if (failed_.empty()) failed_ = copy_error_;
   return make_error(copy_error_);
+}
+
+int LayerRing::copy_stage_done() const {
+  std::lock_guard lock(mu_);
+  return copy_stage_done_;
 }
 
 double LayerRing::copy_seconds() const {

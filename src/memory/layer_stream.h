@@ -94,6 +94,8 @@ class LayerRing {
   // Waits until stage `stage` of the copy is complete; the copy's first read error otherwise
   // (which also stops the stream).
   Status wait_copy(int stage);
+  // The last stage such that it and every earlier one have landed (-1: none yet); no wait.
+  int copy_stage_done() const;
   // Wall time from start_copy to the last piece landing; 0 until then.
   double copy_seconds() const;
   // Stream bytes read between start_copy and the copy's end: reads that shared the device with
@@ -150,6 +152,7 @@ class LayerRing {
   void start_fill_locked(int slot, int layer);
   void collect_chunks_locked(std::vector<ReadRequest>& out);
   void advance_copy_stage_locked();
+  bool copy_landing_locked() const;  // started, not all landed, no error
   void restart_locked(std::unique_lock<std::mutex>& lock, int il, std::vector<ReadRequest>& out);
   Status check_file_locked();
   void chunk_started_locked(int n);

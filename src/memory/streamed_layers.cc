@@ -1,5 +1,7 @@
 #include "memory/streamed_layers.h"
 
+#include <algorithm>
+
 namespace nexus {
 
 std::span<TensorView LayerWeights::* const> layer_weight_fields() {
@@ -15,9 +17,15 @@ std::span<TensorView LayerWeights::* const> layer_weight_fields() {
 }
 
 StreamedLayers::StreamedLayers(std::vector<LayerWeights> layers, std::vector<std::vector<SlotPatch>> patches,
-                               std::unique_ptr<LayerRing> ring, std::function<void(int stage)> seal)
-    : layers_(std::move(layers)), patches_(std::move(patches)), ring_(std::move(ring)), seal_(std::move(seal)) {
+                               std::unique_ptr<LayerRing> ring, std::vector<int64_t> head_rows,
+                               std::function<void(int stage)> seal)
+    : layers_(std::move(layers)),
+      patches_(std::move(patches)),
+      ring_(std::move(ring)),
+      head_rows_(std::move(head_rows)),
+      seal_(std::move(seal)) {
   NX_CHECK(layers_.size() == patches_.size(), "%zu layers, %zu patch lists", layers_.size(), patches_.size());
+  NX_CHECK(!head_rows_.empty() && std::is_sorted(head_rows_.begin(), head_rows_.end()), "head stages");
 }
 
 Status StreamedLayers::land(int stage) {
@@ -30,7 +38,17 @@ Status StreamedLayers::land(int stage) {
 
 Status StreamedLayers::wait_start() { return land(0); }
 
-Status StreamedLayers::wait_output() { return land(static_cast<int>(layers_.size()) + 1); }
+Result<int64_t> StreamedLayers::wait_output(int64_t rows_done) {
+  const int first = static_cast<int>(layers_.size()) + 1;  // the head's first stage
+  const int last = first + static_cast<int>(head_rows_.size()) - 1;
+  // The first stage that adds rows, then every later one that has landed meanwhile.
+  int stage = first;
+  while (stage < last && head_rows_[stage - first] <= rows_done) ++stage;
+  NX_TRY(land(stage));
+  const int landed = std::min(last, ring_->copy_stage_done());
+  if (landed > stage) NX_TRY(land(landed));
+  return head_rows_[std::max(stage, landed) - first];
+}
 
 Result<const LayerWeights*> StreamedLayers::acquire(int il) {
   NX_CHECK(il >= 0 && il < static_cast<int>(layers_.size()), "layer %d", il);

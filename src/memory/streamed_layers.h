@@ -4,11 +4,13 @@
 // kernels: logits are bit-identical to the fully resident run.
 //
 // The resident copy lands in the background during the first pass, in stages (the ring's
-// start_copy): 0 = model-wide weights a pass starts with, il + 1 = layer il, n_layer + 1 = the
-// output norm and head. Each wait below first waits for its stage.
+// start_copy): 0 = model-wide weights a pass starts with, il + 1 = layer il, n_layer + 1 + k =
+// the output norm and the head's rows in runs (tiered_weights.cc). Each wait below first waits
+// for its stage.
 #pragma once
 
 #include <functional>
+#include <cstdint>
 #include <memory>
 #include <vector>
 
@@ -27,11 +29,13 @@ class StreamedLayers final : public LayerSource {
   // write-protecting the whole 1.1 GiB copy of B3 took 16-25 ms, all of it between the last
   // stage landing and the first token; a stage's share is done while the pass waits for the
   // next stage anyway.
+  // `head_rows[k]`: rows of the output head readable once stage n_layer + 1 + k has landed
+  // (increasing; the last is every row).
   StreamedLayers(std::vector<LayerWeights> layers, std::vector<std::vector<SlotPatch>> patches,
-                 std::unique_ptr<LayerRing> ring, std::function<void(int stage)> seal);
+                 std::unique_ptr<LayerRing> ring, std::vector<int64_t> head_rows, std::function<void(int stage)> seal);
 
   Status wait_start() override;
-  Status wait_output() override;
+  Result<int64_t> wait_output(int64_t rows_done) override;
   Result<const LayerWeights*> acquire(int il) override;
   void release(int il) override;
 
@@ -45,6 +49,7 @@ class StreamedLayers final : public LayerSource {
   std::vector<LayerWeights> layers_;
   std::vector<std::vector<SlotPatch>> patches_;
   std::unique_ptr<LayerRing> ring_;
+  std::vector<int64_t> head_rows_;
   std::function<void(int stage)> seal_;
   int sealed_ = -1;  // stages <= sealed_ are read-only
 };

@@ -21,6 +21,7 @@ namespace {
 
 constexpr uint64_t kAlign = 4096;
 constexpr uint64_t kBaselineSlack = uint64_t{8} << 20;  // thread stacks, allocator slack, page tables
+constexpr int kHeadStages = 32;  // the output head lands in this many runs of rows (B3: 9.6 MiB each)
 
 // Per-layer matrices that may stream, most worth keeping resident first (residency_plan.h).
 int stream_priority(std::string_view suffix) {
@@ -76,10 +77,10 @@ Result<std::unique_ptr<TieredWeights>> TieredWeights::create(const std::string& 
   in.max_slots = o.max_slots;
   in.align = kAlign;
   // The process as it is now, less the file's header pages that parsing touched (they are
-  // dropped below): code, heap, tokenizer.
+  // dropped below), plus what it has yet to allocate: code, heap, tokenizer.
   const ProcessMemory pm = process_memory();
   const uint64_t header = std::min<uint64_t>(pm.rss_file, (file.data_offset() + kAlign - 1) / kAlign * kAlign);
-  in.baseline_bytes = pm.rss - header + kBaselineSlack;
+  in.baseline_bytes = pm.rss - header + kBaselineSlack + o.pending_bytes;
 
   const bool has_output = file.find_tensor("output.weight") != nullptr;
   const gguf::TensorInfo* embd = file.find_tensor("token_embd.weight");
@@ -150,23 +151,46 @@ Result<std::unique_ptr<TieredWeights>> TieredWeights::create(const std::string& 
                                format_size(tw->arena_bytes_).c_str(), std::strerror(errno)));
   }
   // The copy in the order the first pass needs it (streamed_layers.h: stage 0 = model-wide
-  // weights read first, il + 1 = layer il, n_layer + 1 = output norm and head, and anything
-  // the forward pass does not read). Extents are cut at tensor starts so each piece takes the
-  // earliest stage of the tensors in it.
+  // weights read first, il + 1 = layer il, then the output norm, anything the forward pass
+  // does not read and the head). The head lands in kHeadStages runs of whole rows, stages
+  // n_layer + 1 + k, so the first pass projects the rows that have landed while the rest are
+  // read: after the last byte lands there is one run's projection left, not the whole head's
+  // (26 ms on B3). head_rows[k]: rows readable once stage n_layer + 1 + k has landed.
+  // Extents are cut at tensor (and run) starts so each piece takes the earliest stage of the
+  // bytes in it.
   auto stage_of = [&](const PlanTensor& t) {
     if (t.layer >= 0) return t.layer < c.n_layer ? t.layer + 1 : c.n_layer + 1;
     return t.name.starts_with("output") ? c.n_layer + 1 : 0;
   };
+  std::vector<int64_t> head_rows;
+  int last_stage = 0;
   std::vector<LayerRing::CopyPiece> pieces;
   {
     struct Span {
-      uint64_t begin, end;  // the tensor's bytes in the file
+      uint64_t begin, end;  // bytes in the file: a tensor, or a run of whole rows of the head
       int stage;
     };
     std::vector<Span> spans;
-    for (size_t i = 0; i < in.tensors.size(); ++i)
-      if (plan.resident[i])
-        spans.push_back({in.tensors[i].offset, in.tensors[i].offset + in.tensors[i].nbytes, stage_of(in.tensors[i])});
+    for (size_t i = 0; i < in.tensors.size(); ++i) {
+      if (!plan.resident[i]) continue;
+      const PlanTensor& t = in.tensors[i];
+      const gguf::TensorInfo& info = file.tensors()[i];
+      if (t.name == "output.weight" && info.ne[1] > 0 && w.output.data == file.view(info).data) {
+        const int64_t rows = info.ne[1];
+        const uint64_t row_bytes = t.nbytes / static_cast<uint64_t>(rows);
+        const int64_t per_stage = (rows + kHeadStages - 1) / kHeadStages;
+        for (int64_t r = 0; r < rows; r += per_stage) {
+          const int64_t end = std::min(rows, r + per_stage);
+          spans.push_back({t.offset + static_cast<uint64_t>(r) * row_bytes, t.offset + static_cast<uint64_t>(end) * row_bytes,
+                           c.n_layer + 1 + static_cast<int>(head_rows.size())});
+          head_rows.push_back(end);
+        }
+        continue;
+      }
+      spans.push_back({t.offset, t.offset + t.nbytes, stage_of(t)});
+    }
+    if (head_rows.empty()) head_rows.push_back(w.output.rows());  // not copied in rows: one stage
+    last_stage = c.n_layer + static_cast<int>(head_rows.size());
     std::sort(spans.begin(), spans.end(), [](const Span& x, const Span& y) { return x.begin < y.begin; });
     size_t first = 0;  // first span ending past the current piece's start
     for (size_t k = 0; k < res_extents.size(); ++k) {
@@ -178,7 +202,7 @@ Result<std::unique_ptr<TieredWeights>> TieredWeights::create(const std::string& 
         uint64_t end = e.offset + e.len;
         for (size_t u = first; u < spans.size() && spans[u].begin / kAlign * kAlign < end; ++u)
           if (spans[u].begin / kAlign * kAlign > at) end = spans[u].begin / kAlign * kAlign;
-        int stage = c.n_layer + 1;
+        int stage = last_stage;
         for (size_t u = first; u < spans.size() && spans[u].begin < end; ++u) stage = std::min(stage, spans[u].stage);
         pieces.push_back({at, end - at, tw->arena_ + res_dst[k] + (at - e.offset), stage});
         at = end;
@@ -241,7 +265,7 @@ Result<std::unique_ptr<TieredWeights>> TieredWeights::create(const std::string& 
   // Weights are read-only once they have landed: per stage when the first pass seals them as
   // it goes (streamed_layers.h), all at once otherwise.
   if (any_streamed) {  // the first forward pass waits for the copy stage by stage
-    std::vector<std::vector<std::pair<uint8_t*, uint64_t>>> stage_ranges(static_cast<size_t>(c.n_layer) + 2);
+    std::vector<std::vector<std::pair<uint8_t*, uint64_t>>> stage_ranges(static_cast<size_t>(last_stage) + 1);
     for (const LayerRing::CopyPiece& p : pieces) {
       auto& ranges = stage_ranges[static_cast<size_t>(p.stage)];
       if (!ranges.empty() && ranges.back().first + ranges.back().second == p.dst)
@@ -253,9 +277,10 @@ Result<std::unique_ptr<TieredWeights>> TieredWeights::create(const std::string& 
       for (const auto& [p, n] : stage_ranges[static_cast<size_t>(stage)]) ::mprotect(p, n, PROT_READ);
     };
     tw->ring_ = ring.get();
-    tw->source_ = std::make_unique<StreamedLayers>(w.layers, std::move(patches), std::move(ring), std::move(seal));
+    tw->source_ = std::make_unique<StreamedLayers>(w.layers, std::move(patches), std::move(ring), std::move(head_rows),
+                                                   std::move(seal));
   } else {  // nothing streams: no pass waits, so the load does; then the ring and its threads go
-    NX_TRY(ring->wait_copy(c.n_layer + 1));
+    NX_TRY(ring->wait_copy(last_stage));
     if (tw->arena_) ::mprotect(tw->arena_, tw->arena_bytes_, PROT_READ);
     tw->load_read_s_ = ring->copy_seconds();
     tw->resident_read_ = ring->resident_bytes_read();

@@ -140,12 +140,23 @@ Status llama_forward(const ModelConfig& c, const LlamaWeights& w, RunState& s, T
   const int n_out = static_cast<int>(s.logits_rows.size());
   if (n_out == 0) return Status::Ok();
   NX_CHECK(logits != nullptr, "%d logit rows wanted, no buffer", n_out);
-  if (layers) NX_TRY(layers->wait_output());
+  // A streamed model's head may still be landing (its first pass): the rows that have landed
+  // are projected while the rest are read. Rows are independent, so the logits are the same.
+  const int64_t n_rows = w.output.rows();
+  int64_t ready = n_rows;
+  if (layers) {
+    NX_ASSIGN_OR_RETURN(ready, layers->wait_output(0));
+  }
   // logits = W_out rmsnorm(x) * w_out_norm, for the wanted rows
   for (int r = 0; r < n_out; ++r)
     rmsnorm_rows(&s.x[static_cast<size_t>(s.logits_rows[r]) * E], f32_data(w.output_norm), c.rms_eps, 1, E,
                  &s.h[static_cast<size_t>(r) * E]);
-  matmul(w.output, s.h.data(), n_out, logits, pool);
+  matmul_rows(w.output, s.h.data(), n_out, logits, 0, ready, pool);
+  while (ready < n_rows) {
+    const int64_t done = ready;
+    NX_ASSIGN_OR_RETURN(ready, layers->wait_output(done));
+    matmul_rows(w.output, s.h.data(), n_out, logits, done, ready, pool);
+  }
   // logits = cap * tanh(logits / cap)   (only models with final soft-capping)
   if (c.final_softcap > 0.0f) softcap_inplace(logits, c.final_softcap, static_cast<int64_t>(n_out) * c.n_vocab);
   return Status::Ok();

@@ -12,6 +12,7 @@
 #include "model/llama_weights.h"
 #include "model/model_config.h"
 #include "runtime/thread_pool.h"
+#include "runtime/zero_pages.h"
 
 namespace nexus {
 
@@ -26,7 +27,8 @@ struct SeqBatch {
   LogitsWanted logits;
 };
 
-// Scratch activations for up to max_batch tokens, row-major [token][feature].
+// Scratch activations for up to max_batch tokens, row-major [token][feature]. The float
+// buffers are zero pages until written: a decode step touches only its first rows.
 struct RunState {
   // max_pos: positions a sequence may reach (bounds the attention scores scratch).
   RunState(const ModelConfig& c, int max_batch, int max_pos, int n_threads);
@@ -36,20 +38,20 @@ struct RunState {
   std::vector<KvCache*> token_kv;           // [B] the sequence of each token
   std::vector<AttentionQuery> queries;      // [B] its cache and position
   std::vector<int32_t> logits_rows;         // tokens whose logits are wanted, in order
-  std::vector<float> x;        // [B][n_embd] residual stream
-  std::vector<float> h;        // [B][n_embd] normalised input of a sub-layer
-  std::vector<float> q;        // [B][q_dim]
-  std::vector<float> k;        // [B][kv_dim] this batch's keys before they are stored in the caches
-  std::vector<float> v;        // [B][kv_dim]
-  std::vector<float> attn;     // [B][q_dim] attention output (heads concatenated)
-  std::vector<float> proj;     // [B][n_embd] output of Wo / W_down before the residual add
-  std::vector<float> gate;     // [B][n_ff]
-  std::vector<float> up;       // [B][n_ff]
-  std::vector<float> rope_cos; // [B][n_rot / 2]
-  std::vector<float> rope_sin; // [B][n_rot / 2]
-  std::vector<float> rope_cos_local;  // [B][n_rot / 2] gemma3 local layers (own RoPE base)
-  std::vector<float> rope_sin_local;  // [B][n_rot / 2]
-  std::vector<float> scores;   // [n_threads][group * max_pos] attention scores of a head group per thread
+  ZeroArray<float> x;        // [B][n_embd] residual stream
+  ZeroArray<float> h;        // [B][n_embd] normalised input of a sub-layer
+  ZeroArray<float> q;        // [B][q_dim]
+  ZeroArray<float> k;        // [B][kv_dim] this batch's keys before they are stored in the caches
+  ZeroArray<float> v;        // [B][kv_dim]
+  ZeroArray<float> attn;     // [B][q_dim] attention output (heads concatenated)
+  ZeroArray<float> proj;     // [B][n_embd] output of Wo / W_down before the residual add
+  ZeroArray<float> gate;     // [B][n_ff]
+  ZeroArray<float> up;       // [B][n_ff]
+  ZeroArray<float> rope_cos; // [B][n_rot / 2]
+  ZeroArray<float> rope_sin; // [B][n_rot / 2]
+  ZeroArray<float> rope_cos_local;  // [B][n_rot / 2] gemma3 local layers (own RoPE base)
+  ZeroArray<float> rope_sin_local;  // [B][n_rot / 2]
+  ZeroArray<float> scores;   // [n_threads][group * max_pos] attention scores of a head group per thread
 };
 
 // Copies the batch's keys and values (s.k, s.v, after RoPE) into each token's cache at layer il.

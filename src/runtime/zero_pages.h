@@ -10,6 +10,7 @@
 #include <cstddef>
 #include <cstdint>
 #include <new>
+#include <type_traits>
 #include <utility>
 
 namespace nexus {
@@ -43,6 +44,29 @@ class ZeroPages {
  private:
   uint8_t* data_ = nullptr;
   size_t size_ = 0;
+};
+
+// An array of T (trivially copyable, all-zero bytes = value 0) over ZeroPages: a scratch
+// buffer sized for the largest batch costs only the pages a forward pass writes. RunState's
+// buffers for a 512-token batch are 68 MiB on a 3B model; as vectors they were zero-filled at
+// session creation, 45-50 ms of page faults before the first token.
+template <class T>
+class ZeroArray {
+  static_assert(std::is_trivially_copyable_v<T>);
+
+ public:
+  ZeroArray() = default;
+  explicit ZeroArray(size_t n) : pages_(n * sizeof(T)), n_(n) {}
+
+  T* data() { return reinterpret_cast<T*>(pages_.data()); }
+  const T* data() const { return reinterpret_cast<const T*>(pages_.data()); }
+  size_t size() const { return n_; }
+  T& operator[](size_t i) { return data()[i]; }
+  const T& operator[](size_t i) const { return data()[i]; }
+
+ private:
+  ZeroPages pages_;
+  size_t n_ = 0;
 };
 
 }  // namespace nexus
