@@ -23,6 +23,11 @@ constexpr uint64_t kCopyTag = uint64_t{1} << 63;  // + chunk index: the resident
 constexpr int kCopyWindow = 8;
 constexpr uint64_t kCopyChunk = uint64_t{2} << 20;
 constexpr uint64_t kAlign = 4096;
+#ifdef MADV_POPULATE_WRITE
+constexpr int kMadvPopulateWrite = MADV_POPULATE_WRITE;
+#else
+constexpr int kMadvPopulateWrite = 23;  // Linux 5.14
+#endif
 
 double seconds(std::chrono::steady_clock::duration d) { return std::chrono::duration<double>(d).count(); }
 
@@ -217,6 +222,13 @@ std::vector<ReadRequest>& LayerRing::batch() const {
 }
 
 void LayerRing::start_reads(std::vector<ReadRequest>& requests) {
+  // The copy's destination is fresh memory: its pages are faulted in here, before the
+  // backend's submission lock is taken. Faulted inside the submit (about 1 ms per 2 MiB chunk
+  // here), they kept that lock busy from the reaper thread, and a forward pass starting the
+  // next layer's reads waited up to 0.43 s for it (traced on B3 at 1.5G). Where the kernel
+  // lacks MADV_POPULATE_WRITE (before 5.14) the submit faults them as before.
+  for (const ReadRequest& r : requests)
+    if (r.background) ::madvise(r.dst, r.len, kMadvPopulateWrite);
   if (!requests.empty()) backend_->submit(requests);
   requests.clear();
 }
