@@ -228,7 +228,7 @@ void LayerRing::start_reads(std::vector<ReadRequest>& requests) {
   // next layer's reads waited up to 0.43 s for it (traced on B3 at 1.5G). Where the kernel
   // lacks MADV_POPULATE_WRITE (before 5.14) the submit faults them as before.
   for (const ReadRequest& r : requests)
-    if (r.background) ::madvise(r.dst, r.len, kMadvPopulateWrite);
+    if (r.tag & kCopyTag) ::madvise(r.dst, r.len, kMadvPopulateWrite);
   if (!requests.empty()) backend_->submit(requests);
   requests.clear();
 }
