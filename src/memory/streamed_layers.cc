@@ -41,6 +41,7 @@ Status StreamedLayers::wait_start() { return land(0); }
 Result<int64_t> StreamedLayers::wait_output(int64_t rows_done) {
   const int first = static_cast<int>(layers_.size()) + 1;  // the head's first stage
   const int last = first + static_cast<int>(head_rows_.size()) - 1;
+  if (sealed_ >= last) return head_rows_.back();  // landed in an earlier pass: no lock to take
   // The first stage that adds rows, then every later one that has landed meanwhile.
   int stage = first;
   while (stage < last && head_rows_[stage - first] <= rows_done) ++stage;
