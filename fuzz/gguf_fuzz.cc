@@ -17,7 +17,10 @@ void touch_value(const nexus::gguf::Value& v) {
   if (const auto* s = std::get_if<std::string>(&v.v)) h += s->size();
   if (const auto* a = std::get_if<nexus::gguf::Array>(&v.v)) {
     h += a->size();
-    for (const std::string& s : a->strings) h += s.empty() ? 0 : static_cast<uint8_t>(s.back());
+    for (size_t i = 0; i < a->strings.size(); ++i) {
+      const std::string_view s = a->strings[i];
+      h += s.empty() ? 0 : static_cast<uint8_t>(s.back());
+    }
   }
   g_sink = g_sink + h;
 }

@@ -188,7 +188,7 @@ TEST(GgufRoundTrip, EveryValueTypeAndTensorType) {
   const Array* as = f.get_array("arr.string");
   ASSERT_NE(as, nullptr);
   EXPECT_EQ(as->elem_type, ValueType::STRING);
-  EXPECT_EQ(as->strings, (std::vector<std::string>{"", "x", "hello"}));
+  EXPECT_EQ(as->strings.to_vector(), (std::vector<std::string>{"", "x", "hello"}));
   EXPECT_EQ(f.get_array("arr.f32")->floats, (std::vector<double>{1.0, -2.5}));
   EXPECT_EQ(f.get_array("arr.i32")->ints, (std::vector<int64_t>{-1, 0, 7}));
   EXPECT_EQ(f.get_array("arr.i32")->elem_type, ValueType::INT32);
@@ -231,6 +231,31 @@ TEST(GgufRoundTrip, EveryValueTypeAndTensorType) {
   EXPECT_EQ(f2->metadata().size(), keys.size() - 1);
   EXPECT_EQ(f2->alignment(), 32u);
   EXPECT_EQ(f2->get_array("arr.string")->strings, as->strings);
+}
+
+// The parser asks for the bytes ahead of it in order: contiguous ranges from offset 0, none past
+// the end of the image, covering everything up to the tensor data (where the header ends).
+TEST(GgufPrefetch, RangesAreContiguousAndCoverTheHeader) {
+  Writer w = tiny_writer();
+  std::vector<std::string> many;
+  for (int i = 0; i < 400000; ++i) many.push_back("token" + std::to_string(i));  // 7.6 MB of metadata
+  w.set_strings("tokenizer.ggml.tokens", many);
+  const std::vector<uint8_t> b = to_bytes(w);
+  std::vector<std::pair<size_t, size_t>> asked;
+  const PrefetchFn prefetch = [&](size_t offset, size_t len) { asked.emplace_back(offset, len); };
+  Result<File> f = File::parse({b.data(), b.size()}, &prefetch);
+  ASSERT_TRUE(f.ok()) << f.error().message;
+  ASSERT_FALSE(asked.empty());
+  EXPECT_GT(asked.size(), 1u) << "a header this size is asked for in more than one window";
+  size_t end = 0;
+  for (const auto& [offset, len] : asked) {
+    EXPECT_EQ(offset, end);
+    EXPECT_GT(len, 0u);
+    end = offset + len;
+  }
+  EXPECT_LE(end, b.size());
+  EXPECT_GE(end, f->data_offset());
+  EXPECT_EQ(f->get_array("tokenizer.ggml.tokens")->strings[399999], "token399999");
 }
 
 TEST(GgufRoundTrip, SetReplacesExistingKeyInPlace) {

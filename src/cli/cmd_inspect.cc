@@ -12,7 +12,7 @@ constexpr size_t kArrayPreview = 8;     // elements shown of a long array
 constexpr size_t kStringPreview = 120;  // characters shown of a long string
 
 // Strings are printed quoted with control characters escaped, so one value is one line.
-std::string quote(const std::string& s, size_t limit = kStringPreview) {
+std::string quote(std::string_view s, size_t limit = kStringPreview) {
   std::string out = "\"";
   for (size_t i = 0; i < s.size() && i < limit; ++i) {
     const unsigned char c = static_cast<unsigned char>(s[i]);

@@ -23,7 +23,7 @@ class Buffer {
     out_.resize(n + sizeof(T));
     std::memcpy(out_.data() + n, &v, sizeof(T));
   }
-  void put_string(const std::string& s) {
+  void put_string(std::string_view s) {
     put<uint64_t>(s.size());
     out_.insert(out_.end(), s.begin(), s.end());
   }
@@ -127,7 +127,7 @@ Status put_value(Buffer& b, const std::string& key, const Value& v) {
       } else if (e == ValueType::FLOAT32 || e == ValueType::FLOAT64) {
         for (double x : a->floats) put_float(b, e, x);
       } else {
-        for (const std::string& s : a->strings) b.put_string(s);
+        for (size_t i = 0; i < a->strings.size(); ++i) b.put_string(a->strings[i]);
       }
       return Status::Ok();
     }
@@ -161,7 +161,7 @@ void Writer::set_bool(std::string key, bool v) { set(std::move(key), Value{Value
 void Writer::set_strings(std::string key, std::vector<std::string> v) {
   Array a;
   a.elem_type = ValueType::STRING;
-  a.strings = std::move(v);
+  a.strings = StringList(v);
   set(std::move(key), Value{ValueType::ARRAY, std::move(a)});
 }
 

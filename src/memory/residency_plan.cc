@@ -52,22 +52,32 @@ struct LayerChoice {
   uint64_t streamed = 0;
 };
 
-// Every way to split one layer's matrices between resident and streamed (a dense layer has 7,
-// so 128 ways). Of splits that stream the same bytes, the one streaming the least valuable
-// matrices (highest priority numbers) is kept.
-std::vector<LayerChoice> layer_choices(const PlanInput& in, const std::vector<size_t>& tensors) {
+// Bytes one layer streams under each split of its matrices: entry m streams the matrices whose
+// bits are set in m (bit k: by_layer's k-th tensor), their extents merged.
+std::vector<uint64_t> streamed_by_mask(const PlanInput& in, const std::vector<size_t>& tensors) {
   const size_t k = tensors.size();
+  std::vector<uint64_t> out(size_t{1} << k);
+  for (uint32_t m = 0; m < out.size(); ++m) {
+    std::vector<Extent> r;
+    for (size_t j = 0; j < k; ++j)
+      if (m >> j & 1u) r.push_back({in.tensors[tensors[j]].offset, in.tensors[tensors[j]].nbytes});
+    out[m] = extents_bytes(merge_extents(std::move(r), in.align));
+  }
+  return out;
+}
+
+// The distinct ways to split one layer (a dense layer has 7 matrices, so 128 splits). Of
+// splits that stream the same bytes, the one streaming the least valuable matrices (highest
+// priority numbers) is kept.
+std::vector<LayerChoice> layer_choices(const PlanInput& in, const std::vector<size_t>& tensors,
+                                       const std::vector<uint64_t>& by_mask) {
   std::vector<LayerChoice> out;
   std::vector<int> prio_sum;
-  for (uint32_t m = 0; m < (1u << k); ++m) {
-    std::vector<Extent> r;
+  for (uint32_t m = 0; m < by_mask.size(); ++m) {
     int ps = 0;
-    for (size_t j = 0; j < k; ++j)
-      if (m >> j & 1u) {
-        r.push_back({in.tensors[tensors[j]].offset, in.tensors[tensors[j]].nbytes});
-        ps += in.tensors[tensors[j]].priority;
-      }
-    const uint64_t bytes = extents_bytes(merge_extents(std::move(r), in.align));
+    for (size_t j = 0; j < tensors.size(); ++j)
+      if (m >> j & 1u) ps += in.tensors[tensors[j]].priority;
+    const uint64_t bytes = by_mask[m];
     auto same = std::find_if(out.begin(), out.end(), [&](const LayerChoice& c) { return c.streamed == bytes; });
     if (same == out.end()) {
       out.push_back({m, bytes});
@@ -148,10 +158,12 @@ Result<ResidencyPlan> plan_residency(const PlanInput& in) {
   // left after the cap's slots and required residency is filled greedily (below), and the
   // plan that streams the fewest bytes per pass wins. More slots come first: with one slot,
   // reading cannot overlap computing.
+  std::vector<std::vector<uint64_t>> by_mask(by_layer.size());
   std::vector<std::vector<LayerChoice>> choices(by_layer.size());
   std::vector<uint64_t> caps;
   for (int il = 0; il < in.n_layer; ++il) {
-    choices[il] = layer_choices(in, by_layer[il]);
+    by_mask[il] = streamed_by_mask(in, by_layer[il]);
+    choices[il] = layer_choices(in, by_layer[il], by_mask[il]);
     for (const LayerChoice& ch : choices[il]) caps.push_back(ch.streamed);
   }
   std::sort(caps.begin(), caps.end());
@@ -167,8 +179,13 @@ Result<ResidencyPlan> plan_residency(const PlanInput& in) {
     return rank[x.layer] < rank[y.layer];
   });
 
+  std::vector<uint32_t> bit_in_layer(T, 0);  // a streamable tensor's bit in its layer's masks
+  for (const std::vector<size_t>& tensors : by_layer)
+    for (size_t k = 0; k < tensors.size(); ++k) bit_in_layer[tensors[k]] = 1u << k;
+
   struct Candidate {
     std::vector<bool> resident;
+    std::vector<uint32_t> streamed_mask;  // per layer
     std::vector<uint64_t> layer_bytes;
     uint64_t resident_bytes = 0, slot = 0, streamed = 0;
   };
@@ -178,6 +195,7 @@ Result<ResidencyPlan> plan_residency(const PlanInput& in) {
     for (uint64_t cap : caps) {
       Candidate c;
       c.resident = p.resident;
+      c.streamed_mask.assign(by_layer.size(), 0);
       c.layer_bytes.assign(by_layer.size(), 0);
       c.resident_bytes = pinned;
       for (int il = 0; il < in.n_layer; ++il) {
@@ -189,6 +207,7 @@ Result<ResidencyPlan> plan_residency(const PlanInput& in) {
           c.resident[by_layer[il][k]] = !streams;
           if (!streams) c.resident_bytes += aligned_size(in.tensors[by_layer[il][k]], in.align);
         }
+        c.streamed_mask[il] = pick->mask;
         c.layer_bytes[il] = pick->streamed;
         c.slot = std::max(c.slot, pick->streamed);
       }
@@ -198,18 +217,18 @@ Result<ResidencyPlan> plan_residency(const PlanInput& in) {
       for (size_t i : fill_order) {
         if (c.resident[i]) continue;
         const PlanTensor& t = in.tensors[i];
-        c.resident[i] = true;
-        const uint64_t new_layer = extents_bytes(layer_extents(t.layer, c.resident));
+        const uint32_t new_mask = c.streamed_mask[t.layer] & ~bit_in_layer[i];
+        const uint64_t new_layer = by_mask[t.layer][new_mask];
         uint64_t new_slot = new_layer;
         for (int il = 0; il < in.n_layer; ++il)
           if (il != t.layer) new_slot = std::max(new_slot, c.layer_bytes[il]);
         const uint64_t new_resident = c.resident_bytes + aligned_size(t, in.align);
         if (p.fixed_bytes + new_resident + static_cast<uint64_t>(slots) * new_slot <= in.budget) {
+          c.resident[i] = true;
+          c.streamed_mask[t.layer] = new_mask;
           c.resident_bytes = new_resident;
           c.layer_bytes[t.layer] = new_layer;
           c.slot = new_slot;
-        } else {
-          c.resident[i] = false;
         }
       }
       for (uint64_t b : c.layer_bytes) c.streamed += b;

@@ -85,10 +85,11 @@ struct Vocab {
   void index();
 
  private:
+  // byte_to_token_, from the text index and unk_id.
+  void index_bytes();
   // Token ids by text: open addressing with linear probing over a power-of-two table, -1 for
   // empty. Ids, not strings, so building it allocates once instead of once per token (a
   // 128k-token vocabulary indexed 4x faster than with a node-based map).
-  size_t slot_of(std::string_view text) const;
   std::vector<int32_t> by_text_;
   std::array<int32_t, 256> byte_to_token_{};
 };
