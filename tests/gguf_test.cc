@@ -369,6 +369,20 @@ TEST(GgufParse, ZeroDimensionIsAnEmptyTensor) {
   EXPECT_EQ(f->find_tensor("weight.b")->nbytes, 0u);
 }
 
+// A zero dimension empties the tensor but does not lift the limit on the others: their product
+// would overflow the signed row count (found by the fuzzer).
+TEST(GgufParse, ZeroDimensionDoesNotHideHugeOnes) {
+  Writer w = tiny_writer();
+  const std::vector<float> c(24, 1.0f);
+  w.add_tensor("weight.c", DType::F32, {2, 3, 4}, c.data(), c.size() * 4);
+  std::vector<uint8_t> b = to_bytes(w);
+  const InfoFields f = info_fields(b, "weight.c", 3);
+  poke<uint64_t>(b, f.dims, 0);
+  poke<uint64_t>(b, f.dims + 8, uint64_t{1} << 30);
+  poke<uint64_t>(b, f.dims + 16, uint64_t{1} << 30);
+  EXPECT_EQ(parse_error(b), "gguf: tensor 'weight.c': dimensions up to 2 hold too many elements (limit 2^40)");
+}
+
 TEST(GgufParse, BadDimensionCount) {
   std::vector<uint8_t> b = to_bytes(tiny_writer());
   const InfoFields f = info_fields(b, "weight.a", 1);

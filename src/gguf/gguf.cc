@@ -396,17 +396,20 @@ Result<File> File::parse(std::span<const uint8_t> bytes, const PrefetchFn* prefe
     if (n_dims < 1 || n_dims > kMaxDims)
       return make_error(format("gguf: %s: expected 1 to %d dimensions, found %u", what.c_str(), kMaxDims, n_dims));
     t.n_dims = static_cast<int>(n_dims);
+    // The product of the dimensions with zeros counted as ones stays under 2^40, so no product
+    // of them overflows later, even when a zero dimension makes the tensor empty.
     uint64_t elements = 1;
     for (uint32_t d = 0; d < n_dims; ++d) {
       NX_ASSIGN_OR_RETURN(uint64_t ne, p.u<uint64_t>(what + format(" dimension %u", d)));
       if (ne >= kMaxElements)
         return make_error(format("gguf: %s: dimension %u is %llu elements (limit 2^40)", what.c_str(), d,
                                  static_cast<unsigned long long>(ne)));
-      // elements < 2^40 and ne < 2^40, so the product cannot overflow 64 bits.
-      elements *= ne;
-      if (elements >= kMaxElements)
-        return make_error(format("gguf: %s: dimensions up to %u hold %llu elements (limit 2^40)", what.c_str(), d,
-                                 static_cast<unsigned long long>(elements)));
+      // Both factors are under 2^40: the product fits in 80 bits, so divide instead.
+      const uint64_t factor = std::max<uint64_t>(ne, 1);
+      if (elements > (kMaxElements - 1) / factor)
+        return make_error(format("gguf: %s: dimensions up to %u hold too many elements (limit 2^40)",
+                                 what.c_str(), d));
+      elements *= factor;
       t.ne[d] = static_cast<int64_t>(ne);
     }
     NX_ASSIGN_OR_RETURN(uint32_t type_id, p.u<uint32_t>(what + " type"));
