@@ -77,10 +77,10 @@ Result<std::unique_ptr<TieredWeights>> TieredWeights::create(const std::string& 
   in.max_slots = o.max_slots;
   in.align = kAlign;
   // The process as it is now, less the file's header pages that parsing touched (they are
-  // dropped below): code, heap, tokenizer.
+  // dropped below), plus what it has yet to allocate: code, heap, tokenizer.
   const ProcessMemory pm = process_memory();
   const uint64_t header = std::min<uint64_t>(pm.rss_file, (file.data_offset() + kAlign - 1) / kAlign * kAlign);
-  in.baseline_bytes = pm.rss - header + kBaselineSlack;
+  in.baseline_bytes = pm.rss - header + kBaselineSlack + o.pending_bytes;
 
   const bool has_output = file.find_tensor("output.weight") != nullptr;
   const gguf::TensorInfo* embd = file.find_tensor("token_embd.weight");

@@ -40,6 +40,9 @@ struct TieredOptions {
   bool direct = true;
   bool mlock = false;  // lock the resident copy and the ring's slots in RAM
   DType kv_type = DType::F32;  // KV cache element type (kv_type.h)
+  // Memory the process will allocate after the plan is made besides what it plans (the
+  // tokenizer, built while the resident copy lands): reserved in the process baseline.
+  uint64_t pending_bytes = 0;
 };
 
 class TieredWeights {

@@ -17,11 +17,29 @@ Model::~Model() = default;
 namespace {
 
 // Errors found after the file opened name it once, as gguf::File::open's own errors do.
-Result<std::unique_ptr<ModelImpl>> load_impl(const std::string& path) {
+Result<std::unique_ptr<ModelImpl>> load_impl(const std::string& path, const LoadOptions& options) {
   auto impl = std::make_unique<ModelImpl>();
   NX_ASSIGN_OR_RETURN(impl->file, gguf::File::open(path));
   NX_ASSIGN_OR_RETURN(impl->config, read_model_config(impl->file));
   NX_ASSIGN_OR_RETURN(impl->weights, load_llama_weights(impl->file, impl->config));
+  const ModelConfig& c = impl->config;
+  impl->threads = options.threads > 0 ? options.threads : default_thread_count();
+  NX_ASSIGN_OR_RETURN(impl->kv_type, parse_kv_type(options.kv_type));
+  NX_TRY(check_kv_type(impl->kv_type, c.head_dim));
+  // Under a budget the resident copy starts here and lands while the tokenizer is built (and
+  // during the first forward pass): the plan reserves the tokenizer's memory up front.
+  if (options.mem_budget > 0) {
+    TieredOptions t;
+    t.budget = options.mem_budget;
+    t.n_ctx = options.budget_ctx > 0 ? options.budget_ctx : std::min(c.n_ctx_train > 0 ? c.n_ctx_train : 4096, 4096);
+    t.threads = impl->threads;
+    if (options.stream_slots > 0) t.max_slots = options.stream_slots;
+    t.mlock = options.mlock;
+    t.kv_type = impl->kv_type;
+    t.pending_bytes = Tokenizer::memory_bound(impl->file);
+    NX_ASSIGN_OR_RETURN(t.backend, parse_io_backend(options.io_backend));
+    NX_ASSIGN_OR_RETURN(impl->tiered, TieredWeights::create(path, impl->file, c, impl->weights, t));
+  }
   NX_ASSIGN_OR_RETURN(impl->tokenizer, Tokenizer::from_gguf(impl->file));
   if (impl->tokenizer->vocab_size() > impl->config.n_vocab)
     return make_error(format("tokenizer has %d tokens but token_embd.weight only %d rows",
@@ -32,7 +50,7 @@ Result<std::unique_ptr<ModelImpl>> load_impl(const std::string& path) {
 }  // namespace
 
 Result<std::shared_ptr<Model>> Model::load(const std::string& path, const LoadOptions& options) {
-  Result<std::unique_ptr<ModelImpl>> loaded = load_impl(path);
+  Result<std::unique_ptr<ModelImpl>> loaded = load_impl(path, options);
   if (!loaded.ok()) {
     const std::string& message = loaded.error().message;
     if (message.find("'" + path + "'") != std::string::npos) return loaded.error();
@@ -40,23 +58,6 @@ Result<std::shared_ptr<Model>> Model::load(const std::string& path, const LoadOp
   }
   std::unique_ptr<ModelImpl> impl = std::move(loaded).value();
   const ModelConfig& c = impl->config;
-  impl->threads = options.threads > 0 ? options.threads : default_thread_count();
-  NX_ASSIGN_OR_RETURN(impl->kv_type, parse_kv_type(options.kv_type));
-  NX_TRY(check_kv_type(impl->kv_type, c.head_dim));
-  if (options.mem_budget > 0) {
-    TieredOptions t;
-    t.budget = options.mem_budget;
-    t.n_ctx = options.budget_ctx > 0 ? options.budget_ctx : std::min(c.n_ctx_train > 0 ? c.n_ctx_train : 4096, 4096);
-    t.threads = impl->threads;
-    if (options.stream_slots > 0) t.max_slots = options.stream_slots;
-    t.mlock = options.mlock;
-    t.kv_type = impl->kv_type;
-    NX_ASSIGN_OR_RETURN(t.backend, parse_io_backend(options.io_backend));
-    Result<std::unique_ptr<TieredWeights>> tiered = TieredWeights::create(path, impl->file, c, impl->weights, t);
-    if (!tiered.ok()) return tiered.error();
-    impl->tiered = std::move(tiered).value();
-  }
-
   ModelInfo& info = impl->info;
   info.arch = c.arch_name;
   info.name = c.name;

@@ -21,6 +21,12 @@ class Tokenizer {
 
   // Reads tokenizer.ggml.* metadata; errors name the missing or malformed key.
   static Result<std::unique_ptr<Tokenizer>> from_gguf(const gguf::File& file);
+  // An upper bound of the memory a tokenizer built by from_gguf(file) keeps: its records and
+  // index tables, 58-62 bytes per token and merge measured on SPM and BPE vocabularies of
+  // 32k-262k tokens (64 counted), its own copy of each string too long to be stored inline,
+  // and a fixed allowance. The memory planner reserves it: under a budget the resident
+  // weights start landing before the tokenizer is built.
+  static uint64_t memory_bound(const gguf::File& file);
   // From a Hugging Face tokenizer.json (text) and, optionally, its tokenizer_config.json.
   static Result<std::unique_ptr<Tokenizer>> from_hf_json(std::string_view tokenizer_json,
                                                          std::string_view config_json = {});
