@@ -454,9 +454,12 @@ Result<File> File::open(const std::string& path) {
   // The metadata (2.7 MiB for a 128k vocabulary) is read ahead a window at a time, without the
   // kernel's read-around: that would fetch its whole readahead size (8 MiB here, mostly tensor
   // data) at the first fault and make the parse wait for it.
+  // Asked for in pieces: the disk serves one large request at about 550 MB/s here, several
+  // smaller ones side by side at its full rate (B3's header: 4.2-4.8 ms by faults, 2.3-2.7 ms).
+  constexpr size_t kPiece = size_t{256} << 10;
   const std::span<const uint8_t> bytes = mapping->file.bytes();
   const PrefetchFn prefetch = [&](size_t offset, size_t len) {
-    for (size_t o = offset; o < offset + len; o += (256 << 10)) advise_willneed(bytes, o, std::min<size_t>(256 << 10, offset + len - o));
+    for (size_t o = offset; o < offset + len; o += kPiece) advise_willneed(bytes, o, std::min(kPiece, offset + len - o));
   };
   advise_random(bytes, true);
   Result<File> r = parse(bytes, &prefetch);
