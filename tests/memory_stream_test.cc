@@ -269,7 +269,9 @@ TEST(StreamedLayers, HeadRowsLandInStages) {
   ASSERT_TRUE((*ring)->start_copy(pieces).ok());
   std::vector<int> sealed;
   StreamedLayers source{std::vector<LayerWeights>(n_layer), std::vector<std::vector<SlotPatch>>(n_layer), std::move(*ring),
-                        {100, 200, 250}, [&](int stage) { sealed.push_back(stage); }};
+                        {100, 200, 250}, [&](int first, int last) {
+                          for (int s = first; s <= last; ++s) sealed.push_back(s);
+                        }};
   int64_t done = 0;
   while (done < 250) {
     Result<int64_t> rows = source.wait_output(done);

@@ -18,7 +18,7 @@ std::span<TensorView LayerWeights::* const> layer_weight_fields() {
 
 StreamedLayers::StreamedLayers(std::vector<LayerWeights> layers, std::vector<std::vector<SlotPatch>> patches,
                                std::unique_ptr<LayerRing> ring, std::vector<int64_t> head_rows,
-                               std::function<void(int stage)> seal)
+                               std::function<void(int first, int last)> seal)
     : layers_(std::move(layers)),
       patches_(std::move(patches)),
       ring_(std::move(ring)),
@@ -31,8 +31,8 @@ StreamedLayers::StreamedLayers(std::vector<LayerWeights> layers, std::vector<std
 Status StreamedLayers::land(int stage) {
   if (stage <= sealed_) return Status::Ok();  // landed and sealed in an earlier pass
   NX_TRY(ring_->wait_copy(stage));
-  for (; sealed_ < stage; ++sealed_)
-    if (seal_) seal_(sealed_ + 1);
+  if (seal_) seal_(sealed_ + 1, stage);
+  sealed_ = stage;
   return Status::Ok();
 }
 

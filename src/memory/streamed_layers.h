@@ -24,15 +24,16 @@ class StreamedLayers final : public LayerSource {
  public:
   // `layers`: per layer, every view valid except the streamed ones, which `patches` place in
   // the slot the ring fills for that layer.
-  // `seal(stage)` runs once per stage, after it has landed and before its weights are first
-  // used (it makes that part of the copy read-only). Per stage rather than once at the end:
-  // write-protecting the whole 1.1 GiB copy of B3 took 16-25 ms, all of it between the last
-  // stage landing and the first token; a stage's share is done while the pass waits for the
-  // next stage anyway.
+  // `seal(first, last)` makes stages first..last of the copy read-only, after they have landed
+  // and before their weights are first used; every stage is sealed once, in order. As the pass
+  // goes rather than once at the end: write-protecting the whole 1.1 GiB copy of B3 took 16-25
+  // ms, all of it between the last stage landing and the first token; a stage's share is done
+  // while the pass waits for the next stage anyway. Stages that landed together are sealed in
+  // one call, so adjacent ones take the address space's lock once.
   // `head_rows[k]`: rows of the output head readable once stage n_layer + 1 + k has landed
   // (increasing; the last is every row).
   StreamedLayers(std::vector<LayerWeights> layers, std::vector<std::vector<SlotPatch>> patches,
-                 std::unique_ptr<LayerRing> ring, std::vector<int64_t> head_rows, std::function<void(int stage)> seal);
+                 std::unique_ptr<LayerRing> ring, std::vector<int64_t> head_rows, std::function<void(int first, int last)> seal);
 
   Status wait_start() override;
   Result<int64_t> wait_output(int64_t rows_done) override;
@@ -50,7 +51,7 @@ class StreamedLayers final : public LayerSource {
   std::vector<std::vector<SlotPatch>> patches_;
   std::unique_ptr<LayerRing> ring_;
   std::vector<int64_t> head_rows_;
-  std::function<void(int stage)> seal_;
+  std::function<void(int first, int last)> seal_;
   int sealed_ = -1;  // stages <= sealed_ are read-only
 };
 

@@ -273,8 +273,24 @@ Result<std::unique_ptr<TieredWeights>> TieredWeights::create(const std::string& 
       else
         ranges.emplace_back(p.dst, p.len);
     }
-    auto seal = [stage_ranges = std::move(stage_ranges)](int stage) {
-      for (const auto& [p, n] : stage_ranges[static_cast<size_t>(stage)]) ::mprotect(p, n, PROT_READ);
+    // One mprotect per run of adjacent ranges across the stages. While the copy lands, a call
+    // costs about 1 ms whatever its size (B3 at 1G: one 9.6 MiB run of the head ~1 ms, 27 runs
+    // that had landed together 5.8 ms in one call), and after a late last layer the head's
+    // landed runs, sealed one by one, held the first token back by 20 ms.
+    auto seal = [stage_ranges = std::move(stage_ranges)](int first, int last) {
+      uint8_t* run = nullptr;
+      uint64_t run_len = 0;
+      for (int s = first; s <= last; ++s)
+        for (const auto& [p, n] : stage_ranges[static_cast<size_t>(s)]) {
+          if (run != nullptr && run + run_len == p) {
+            run_len += n;
+            continue;
+          }
+          if (run != nullptr) ::mprotect(run, run_len, PROT_READ);
+          run = p;
+          run_len = n;
+        }
+      if (run != nullptr) ::mprotect(run, run_len, PROT_READ);
     };
     tw->ring_ = ring.get();
     tw->source_ = std::make_unique<StreamedLayers>(w.layers, std::move(patches), std::move(ring), std::move(head_rows),
