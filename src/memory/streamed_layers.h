@@ -29,7 +29,7 @@ class StreamedLayers final : public LayerSource {
   // goes rather than once at the end: write-protecting the whole 1.1 GiB copy of B3 took 16-25
   // ms, all of it between the last stage landing and the first token; a stage's share is done
   // while the pass waits for the next stage anyway. Stages that landed together are sealed in
-  // one call, so adjacent ones take the address space's lock once.
+  // one call, so adjacent ones cost one mprotect (tiered_weights.cc).
   // `head_rows[k]`: rows of the output head readable once stage n_layer + 1 + k has landed
   // (increasing; the last is every row).
   StreamedLayers(std::vector<LayerWeights> layers, std::vector<std::vector<SlotPatch>> patches,
