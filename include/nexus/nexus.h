@@ -36,6 +36,10 @@ struct LoadOptions {
   // (exact), "f16" (half the memory) or "q8_0" (about a quarter; heads of a multiple of 32).
   // Long-context decode reads the whole cache per token, so a smaller one is faster there.
   std::string kv_type = "f32";
+  // Without a budget: rewrite matrices into the layouts this CPU's kernels compute faster
+  // (Q4_K rows interleaved by 8 with AVX2), in memory of their own. Same numbers either way;
+  // false keeps every weight in the file mapping (llama.cpp's --no-repack).
+  bool repack = true;
 };
 
 struct ModelInfo {

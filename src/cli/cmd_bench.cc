@@ -39,6 +39,8 @@ CommandRun setup_bench(CLI::App& sub) {
   sub.add_option("--stream-slots", o->stream_slots, "most layer slots in the streaming ring (0: default)")
       ->check(CLI::Range(0, 64));
   sub.add_option("--kv-type", o->kv_type, "KV cache element type: f32, f16, q8_0")->capture_default_str();
+  auto no_repack = std::make_shared<bool>(false);
+  sub.add_flag("--no-repack", *no_repack, "keep weights in the file's layout (LoadOptions::repack)");
   auto serve = std::make_shared<eval::ServeBenchOptions>();
   sub.add_option("--parallel", serve->parallel,
                  "stream counts for a continuous-batching decode test, comma separated (e.g. 1,8); "
@@ -48,13 +50,15 @@ CommandRun setup_bench(CLI::App& sub) {
                  "time to first token of two requests sharing a system prompt of this many tokens; "
                  "replaces the pp/tg tests")
       ->check(CLI::Range(1, 1 << 20));
-  return [o, bw_mib, budget, serve]() -> int {
+  return [o, bw_mib, budget, serve, no_repack]() -> int {
+    o->repack = !*no_repack;
     if (!serve->parallel.empty() || serve->prefix_tokens > 0) {
       serve->model_path = o->model_path;
       serve->threads = o->threads.empty() ? 0 : o->threads.front();
       if (!o->n_gen.empty()) serve->n_gen = o->n_gen.front();
       serve->json = o->json;
       serve->kv_type = o->kv_type;
+      serve->repack = o->repack;
       for (int p : serve->parallel)
         if (p < 1 || p > 256) return fail(format("--parallel %d: expected 1..256", p));
       Status s = eval::run_serve_bench(*serve, stdout, stderr);

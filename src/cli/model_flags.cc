@@ -26,10 +26,13 @@ void add_memory_flags(CLI::App& app, MemoryFlags& m) {
   app.add_option("--kv-type", m.kv_type,
                  "KV cache element type: f32 (exact), f16 (half the memory), q8_0 (about a quarter)")
       ->capture_default_str();
+  app.add_flag("--no-repack", m.no_repack,
+               "keep weights in the file's layout (default: rewrite Q4_K matrices for the faster AVX2 kernel)");
 }
 
 Status apply_memory_flags(const MemoryFlags& m, int n_ctx, LoadOptions& load) {
   load.kv_type = m.kv_type;
+  load.repack = !m.no_repack;
   if (m.budget.empty()) {
     if (m.mlock) return make_error("--mlock needs --mem-budget");
     return Status::Ok();

@@ -17,6 +17,7 @@ struct MemoryFlags {
   std::string io_backend = "auto";
   bool mlock = false;
   std::string kv_type = "f32";  // LoadOptions::kv_type
+  bool no_repack = false;       // LoadOptions::repack = false
 };
 
 struct ModelFlags {

@@ -227,6 +227,7 @@ Status run_bench(const BenchOptions& o, std::FILE* out, std::FILE* log) {
     lo.io_backend = o.io_backend;
     lo.stream_slots = o.stream_slots;
     lo.kv_type = o.kv_type;
+    lo.repack = o.repack;
     if (budgeted) NX_TRY(drop_file_cache(o.model_path));
     const auto load_t0 = Clock::now();
     NX_ASSIGN_OR_RETURN(std::shared_ptr<Model> model, Model::load(o.model_path, lo));

@@ -58,6 +58,7 @@ struct BenchOptions {
   std::string io_backend = "auto";
   int stream_slots = 0;  // LoadOptions::stream_slots
   std::string kv_type = "f32";  // LoadOptions::kv_type
+  bool repack = true;            // LoadOptions::repack
 };
 
 // Runs every (threads, depth, test) combination; results to `out` (table or JSON lines),

@@ -58,6 +58,7 @@ Status run_serve_bench(const ServeBenchOptions& o, std::FILE* out, std::FILE* lo
   LoadOptions lo;
   lo.threads = o.threads;
   lo.kv_type = o.kv_type;
+  lo.repack = o.repack;
   NX_ASSIGN_OR_RETURN(std::shared_ptr<Model> model, Model::load(o.model_path, lo));
   const int n_vocab = model->info().n_vocab;
   std::mt19937_64 rng(o.seed);

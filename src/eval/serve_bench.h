@@ -24,6 +24,7 @@ struct ServeBenchOptions {
   int prefix_tokens = 0;           // shared system prompt length for the prefix test (0: skip)
   int n_ctx = 4096;                // KV pool
   std::string kv_type = "f32";     // LoadOptions::kv_type
+  bool repack = true;              // LoadOptions::repack
   bool json = false;
   uint64_t seed = 1234;
 };

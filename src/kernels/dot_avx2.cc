@@ -430,16 +430,11 @@ float dot_q5_k_q8_k(int n, const void* wv, const void* av) {
 // activation rows, unpacking each weight block once and reusing it from registers. The
 // dot is the T = 1 case and the gemm (GemmFn) runs the same kernel over rows and token
 // groups, so the two agree bitwise by construction. Per block and token the products go
-// straight into vector accumulators; the only horizontal sum is one per output.
+// straight into vector accumulators; Q8_0 and Q6_K sum them horizontally once per output,
+// Q4_K once per block (exactly, in integers: the order Q4_K_R8's kernel shares).
 namespace {
 
-// An empty asm that claims to modify the accumulators: it pins them in registers at this
-// point. Without it GCC reassociates a block's integer sums into a tree of all 8-16 products,
-// which spills them to the stack and runs the tile 10-20 % slower.
-template <int T>
-void keep_in_registers(__m256i (&v)[T]) {
-  for (int t = 0; t < T; ++t) __asm__("" : "+x"(v[t]));
-}
+#include "kernels/interleaved_tiles.inc"
 
 template <int T>
 void tile_q8_0(int nb, const BlockQ8_0* w, const BlockQ8_0* const* a, float* y, size_t ys) {
@@ -459,19 +454,56 @@ void tile_q8_0(int nb, const BlockQ8_0* w, const BlockQ8_0* const* a, float* y, 
   for (int t = 0; t < T; ++t) y[t * ys] = hsum(acc[t]);
 }
 
+// Exact integer sums of T <= 8 vectors of int32, the sum of v[t] in lane t (lanes past T
+// are zero for T > 1 and unspecified for T = 1).
+template <int T>
+__m256i lane_sums(const __m256i (&v)[T]) {
+  if constexpr (T == 1) {
+    __m128i s = _mm_add_epi32(_mm256_castsi256_si128(v[0]), _mm256_extracti128_si256(v[0], 1));
+    s = _mm_add_epi32(s, _mm_shuffle_epi32(s, _MM_SHUFFLE(1, 0, 3, 2)));
+    s = _mm_add_epi32(s, _mm_shuffle_epi32(s, _MM_SHUFFLE(2, 3, 0, 1)));
+    return _mm256_zextsi128_si256(s);
+  } else {
+    __m256i x[8];
+    for (int t = 0; t < 8; ++t) x[t] = t < T ? v[t] : _mm256_setzero_si256();
+    const __m256i b0 = _mm256_hadd_epi32(_mm256_hadd_epi32(x[0], x[1]), _mm256_hadd_epi32(x[2], x[3]));
+    const __m256i b1 = _mm256_hadd_epi32(_mm256_hadd_epi32(x[4], x[5]), _mm256_hadd_epi32(x[6], x[7]));
+    // b0: sums of the low 128 bits of x0..x3, then of their high 128 bits; b1: x4..x7
+    return _mm256_add_epi32(_mm256_permute2x128_si256(b0, b1, 0x20), _mm256_permute2x128_si256(b0, b1, 0x31));
+  }
+}
+
+// Activation scale of block b for each of T tokens, in lane t.
+template <int T>
+__m256 token_scales(const BlockQ8_K* const* a, int b) {
+  if constexpr (T == 1) {
+    return _mm256_broadcast_ss(&a[0][b].d);
+  } else {
+    alignas(32) float s[8] = {};
+    for (int t = 0; t < T; ++t) s[t] = a[t][b].d;
+    return _mm256_load_ps(s);
+  }
+}
+
+template <int T>
+void store_lanes(__m256 v, float* y, size_t ys) {
+  alignas(32) float s[8];
+  _mm256_store_ps(s, v);
+  for (int t = 0; t < T; ++t) y[t * ys] = s[t];
+}
+
 // x = d * sc_j * q - dmin * mn_j for sub-block j of 32 (sub-blocks 2i, 2i+1 = low, high
 // nibbles of qs[32i..32i+32)). The min term is sum_j mn_j * (bsum pair j): one madd of the
-// Q8_K bsums against the mins duplicated to 16 int16 lanes, kept in a vector accumulator.
+// Q8_K bsums against the mins duplicated to 16 int16 lanes. Each block's sums are reduced
+// to exact integers per token (lane t), so the float steps match Q4_K_R8's kernel below.
 template <int T>
 void tile_q4_k(int nb, const BlockQ4_K* w, const BlockQ8_K* const* a, float* y, size_t ys) {
   const __m256i m4 = _mm256_set1_epi8(0x0F);
   const __m128i dup = _mm_setr_epi8(0, 0, 1, 1, 2, 2, 3, 3, 4, 4, 5, 5, 6, 6, 7, 7);
-  __m256 acc[T];
-  for (int t = 0; t < T; ++t) acc[t] = _mm256_setzero_ps();
+  __m256 acc = _mm256_setzero_ps();
   for (int b = 0; b < nb; ++b) {
     alignas(16) uint8_t sc[16], mn[16];
     unpack_scales_k4_words(w[b].scales, sc, mn);
-    const __m256 wd = _mm256_set1_ps(h2f(w[b].d)), wmin = _mm256_set1_ps(h2f(w[b].dmin));
     __m256i isum[T];
     for (int t = 0; t < T; ++t) isum[t] = _mm256_setzero_si256();
     for (int i = 0; i < 4; ++i) {
@@ -486,18 +518,26 @@ void tile_q4_k(int nb, const BlockQ4_K* w, const BlockQ8_K* const* a, float* y, 
       }
       keep_in_registers<T>(isum);
     }
-    // acc += a.d * (d * isum - dmin * msum): the weight scales are applied as vectors and the
-    // activation's scale is broadcast from memory, which costs fewer instructions per token
-    // than forming both scalar products a.d * d and a.d * dmin (about 4 % on the 8-token tile)
     const __m256i mn16 = _mm256_cvtepu8_epi16(_mm_shuffle_epi8(_mm_loadl_epi64(reinterpret_cast<const __m128i*>(mn)), dup));
-    for (int t = 0; t < T; ++t) {
-      const __m256i msum = _mm256_madd_epi16(load256(a[t][b].bsums), mn16);
-      const __m256 v = _mm256_fnmadd_ps(_mm256_cvtepi32_ps(msum), wmin, _mm256_mul_ps(_mm256_cvtepi32_ps(isum[t]), wd));
-      acc[t] = _mm256_fmadd_ps(v, _mm256_broadcast_ss(&a[t][b].d), acc[t]);
-    }
+    __m256i msum[T];
+    for (int t = 0; t < T; ++t) msum[t] = _mm256_madd_epi16(load256(a[t][b].bsums), mn16);
+    acc = q4_k_block_terms(lane_sums<T>(isum), lane_sums<T>(msum), _mm256_set1_ps(h2f(w[b].d)),
+                           _mm256_set1_ps(h2f(w[b].dmin)), token_scales<T>(a, b), acc);
   }
-  for (int t = 0; t < T; ++t) y[t * ys] = hsum(acc[t]);
+  store_lanes<T>(acc, y, ys);
 }
+
+// Q4_K_R8 with maddubs: a sub-block's 8 products per row and token pair are summed in int16
+// (at most 16 products of 15 * 127 per lane, below 2^15) before one madd applies the rows'
+// scales: 9 multiplies per 256 products where the plain tile needs 16.
+struct Avx2Products {
+  static __m256i zero() { return _mm256_setzero_si256(); }
+  static __m256i add(__m256i acc, __m256i w, __m256i x) { return _mm256_add_epi16(acc, _mm256_maddubs_epi16(w, x)); }
+  // row r's scale in int16 lanes 2r and 2r + 1
+  static __m256i scale(__m256i acc, __m256i sc32) {
+    return _mm256_madd_epi16(acc, _mm256_or_si256(sc32, _mm256_slli_epi32(sc32, 16)));
+  }
+};
 
 // x = d * sc_j * (q - 32) for sub-block j of 16. The products use the unsigned q; the
 // offset, 32 * sum_j sc_j * (bsum j), is one madd of the Q8_K bsums against the scales.
@@ -592,6 +632,11 @@ void gemm_groups(const void* w, size_t w_stride, int n_rows, const void* a, size
 }
 
 }  // namespace
+
+void gemm_q4_k_r8_q8_k(int n, const void* w, size_t w_stride, int n_rows, const void* a, size_t a_stride, int n_tok,
+                       float* y, size_t y_stride) {
+  q4_k_r8_gemm<Avx2Products>(n, w, w_stride, n_rows, a, a_stride, n_tok, y, y_stride);
+}
 
 #define NEXUS_DOT_AND_GEMM(WT, AT, W, A, BLOCK)                                                                    \
   float dot_##WT##_##AT(int n, const void* w, const void* a) {                                                     \

@@ -1,6 +1,7 @@
 // AVX-512 (F/BW/VL/DQ) + VNNI dots. Integer blocks use vpdpbusd: u8 x s8 products summed in
 // groups of 4 straight into int32 lanes, no int16 saturation. Two 32-element blocks share
-// one 512-bit register; a trailing odd block uses the 256-bit form.
+// one 512-bit register; a trailing odd block uses the 256-bit form. Also the VNNI products
+// of the interleaved Q4_K tile (interleaved_tiles.inc).
 //
 // Only intrinsics and plain C here: inline functions from shared headers would be compiled
 // with these flags and could be picked by the linker for scalar callers.
@@ -10,6 +11,7 @@
 #include <immintrin.h>
 
 #include <cstdint>
+#include <type_traits>
 
 #include "kernels/dot_kernels.h"
 #include "kernels/kquant_scales.h"
@@ -177,39 +179,8 @@ float dot_q5_1_q8_1(int n, const void* wv, const void* av) {
          min_term(n / kQK5_1, w, a);
 }
 
-float dot_q8_0_q8_0(int n, const void* wv, const void* av) {
-  const auto* w = static_cast<const BlockQ8_0*>(wv);
-  return dot_blocks32<true>(n / kQK8_0, w, static_cast<const BlockQ8_0*>(av), [&](int b) { return load256(w[b].qs); });
-}
-
-float dot_q4_k_q8_k(int n, const void* wv, const void* av) {
-  const auto* w = static_cast<const BlockQ4_K*>(wv);
-  const auto* a = static_cast<const BlockQ8_K*>(av);
-  const __m256i m4 = _mm256_set1_epi8(0x0F);
-  __m512 acc = _mm512_setzero_ps();
-  float mins = 0.0f;
-  for (int b = 0; b < n / kQK_K; ++b) {
-    uint8_t sc[8], mn[8];
-    unpack_scales_k4_words(w[b].scales, sc, mn);
-    int msum = 0;
-    for (int j = 0; j < 8; ++j) msum += mn[j] * (a[b].bsums[2 * j] + a[b].bsums[2 * j + 1]);
-    __m512i isum = _mm512_setzero_si512();
-    for (int i = 0; i < 4; ++i) {
-      // 64 elements: sub-block 2i (low nibbles) in int32 lanes 0-7, 2i+1 (high) in 8-15,
-      // matching 64 contiguous activations.
-      const __m256i q = load256(w[b].qs + 32 * i);
-      const __m512i qq = join(_mm256_and_si256(q, m4), _mm256_and_si256(_mm256_srli_epi16(q, 4), m4));
-      const __m512i p = _mm512_dpbusd_epi32(_mm512_setzero_si512(), qq, load512(a[b].qs + 64 * i));
-      const __m512i s = join(_mm256_set1_epi32(sc[2 * i]), _mm256_set1_epi32(sc[2 * i + 1]));
-      isum = _mm512_add_epi32(isum, _mm512_mullo_epi32(p, s));
-    }
-    acc = _mm512_fmadd_ps(_mm512_set1_ps(a[b].d * h2f(w[b].d)), _mm512_cvtepi32_ps(isum), acc);
-    mins += a[b].d * h2f(w[b].dmin) * static_cast<float>(msum);
-  }
-  return _mm512_reduce_add_ps(acc) - mins;
-}
-
-// As Q4_K; the 5th bit of element l of sub-block j is bit j of qh[l].
+// x = d * sc_j * q - dmin * mn_j for sub-block j of 32, q 5 bits: the 5th bit of element l of
+// sub-block j is bit j of qh[l].
 float dot_q5_k_q8_k(int n, const void* wv, const void* av) {
   const auto* w = static_cast<const BlockQ5_K*>(wv);
   const auto* a = static_cast<const BlockQ8_K*>(av);
@@ -241,44 +212,23 @@ float dot_q5_k_q8_k(int n, const void* wv, const void* av) {
   return _mm512_reduce_add_ps(acc) - mins;
 }
 
-float dot_q6_k_q8_k(int n, const void* wv, const void* av) {
-  const auto* w = static_cast<const BlockQ6_K*>(wv);
-  const auto* a = static_cast<const BlockQ8_K*>(av);
-  const __m256i m4 = _mm256_set1_epi8(0x0F);
-  const __m256i m2 = _mm256_set1_epi8(0x03);
-  // int32 lane i of a 64-element product covers elements 4i..4i+3, i.e. 16-element
-  // sub-block i/4: replicate each scale byte 4 times.
-  const __m128i rep4 = _mm_setr_epi8(0, 0, 0, 0, 1, 1, 1, 1, 2, 2, 2, 2, 3, 3, 3, 3);
-  float sum = 0.0f;
-  for (int b = 0; b < n / kQK_K; ++b) {
-    const __m128i sc = _mm_loadu_si128(reinterpret_cast<const __m128i*>(w[b].scales));
-    // The -32 offset of q, folded into one correction: 32 * sum_s scale_s * bsum_s.
-    int corr = 0;
-    for (int s = 0; s < 16; ++s) corr += w[b].scales[s] * a[b].bsums[s];
-    __m512i isum = _mm512_setzero_si512();
-    for (int h = 0; h < 2; ++h) {
-      const __m256i ql0 = load256(w[b].ql + 64 * h);
-      const __m256i ql1 = load256(w[b].ql + 64 * h + 32);
-      const __m256i qh = load256(w[b].qh + 32 * h);
-      const __m256i q0 = _mm256_or_si256(_mm256_and_si256(ql0, m4), _mm256_slli_epi16(_mm256_and_si256(qh, m2), 4));
-      const __m256i q1 = _mm256_or_si256(_mm256_and_si256(ql1, m4),
-                                         _mm256_slli_epi16(_mm256_and_si256(_mm256_srli_epi16(qh, 2), m2), 4));
-      const __m256i q2 = _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(ql0, 4), m4),
-                                         _mm256_slli_epi16(_mm256_and_si256(_mm256_srli_epi16(qh, 4), m2), 4));
-      const __m256i q3 = _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(ql1, 4), m4),
-                                         _mm256_slli_epi16(_mm256_and_si256(_mm256_srli_epi16(qh, 6), m2), 4));
-      const __m512i pa = _mm512_dpbusd_epi32(_mm512_setzero_si512(), join(q0, q1), load512(a[b].qs + 128 * h));
-      const __m512i pb = _mm512_dpbusd_epi32(_mm512_setzero_si512(), join(q2, q3), load512(a[b].qs + 128 * h + 64));
-      const __m128i ia = _mm_add_epi8(rep4, _mm_set1_epi8(static_cast<char>(8 * h)));
-      const __m128i ib = _mm_add_epi8(rep4, _mm_set1_epi8(static_cast<char>(8 * h + 4)));
-      const __m512i sa = _mm512_cvtepi8_epi32(_mm_shuffle_epi8(sc, ia));
-      const __m512i sb = _mm512_cvtepi8_epi32(_mm_shuffle_epi8(sc, ib));
-      isum = _mm512_add_epi32(isum, _mm512_add_epi32(_mm512_mullo_epi32(pa, sa), _mm512_mullo_epi32(pb, sb)));
-    }
-    const int total = _mm512_reduce_add_epi32(isum) - 32 * corr;
-    sum += a[b].d * h2f(w[b].d) * static_cast<float>(total);
-  }
-  return sum;
+namespace {
+
+#include "kernels/interleaved_tiles.inc"
+
+// Q4_K_R8 with VNNI: vpdpbusd sums each row's 4 products straight into int32 (no int16 step,
+// no pairing), and one vpmulld per sub-block and token applies the rows' scales.
+struct VnniProducts {
+  static __m256i zero() { return _mm256_setzero_si256(); }
+  static __m256i add(__m256i acc, __m256i w, __m256i x) { return _mm256_dpbusd_epi32(acc, w, x); }
+  static __m256i scale(__m256i acc, __m256i sc32) { return _mm256_mullo_epi32(acc, sc32); }
+};
+
+}  // namespace
+
+void gemm_q4_k_r8_q8_k(int n, const void* w, size_t w_stride, int n_rows, const void* a, size_t a_stride, int n_tok,
+                       float* y, size_t y_stride) {
+  q4_k_r8_gemm<VnniProducts>(n, w, w_stride, n_rows, a, a_stride, n_tok, y, y_stride);
 }
 
 }  // namespace nexus::avx512

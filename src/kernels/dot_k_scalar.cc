@@ -1,11 +1,14 @@
 // Scalar reference dots for the k-quants (256-element super-blocks) against Q8_K
 // activations. Per super-block: integer sums per sub-block, times the sub-block's integer
 // scale, then one float scaling by d (and dmin for the min term, taken from Q8_K's bsums).
+#include <cmath>
 #include <cstdint>
+#include <vector>
 
 #include "kernels/dot_kernels.h"
 #include "kernels/kquant_scales.h"
 #include "tensor/blocks.h"
+#include "tensor/interleaved_rows.h"
 #include "util/fp16.h"
 
 namespace nexus::scalar {
@@ -16,6 +19,26 @@ int min_term_32(const uint8_t mn[8], const int16_t bsums[16]) {
   int s = 0;
   for (int j = 0; j < 8; ++j) s += mn[j] * (bsums[2 * j] + bsums[2 * j + 1]);
   return s;
+}
+
+// One Q4_K super-block's share of a dot, in the order every instruction set follows so
+// that all Q4_K kernels, plain or interleaved (Q4_K_R8), agree bit for bit: exact integer
+// sums first, then sum + a_d * (d * isum - dmin * msum) with the two fused steps below.
+float q4_k_block_term(int isum, int msum, float d, float dmin, float a_d, float sum) {
+  const float v = std::fma(-static_cast<float>(msum), dmin, d * static_cast<float>(isum));
+  return std::fma(v, a_d, sum);
+}
+
+// The reference GemmFn of an interleaved layout: one row_dot(n, group, r, act) per output.
+template <float (*row_dot)(int, const void*, int, const void*)>
+void gemm_by_rows(int n, const void* w, size_t w_stride, int n_rows, const void* a, size_t a_stride, int n_tok,
+                  float* y, size_t y_stride) {
+  const auto* wb = static_cast<const uint8_t*>(w);
+  const auto* ab = static_cast<const uint8_t*>(a);
+  for (int g = 0; g < n_rows / 8; ++g)
+    for (int r = 0; r < 8; ++r)
+      for (int t = 0; t < n_tok; ++t)
+        y[t * y_stride + 8 * g + r] = row_dot(n, wb + 8 * g * w_stride, r, ab + t * a_stride);
 }
 
 }  // namespace
@@ -88,10 +111,20 @@ float dot_q4_k_q8_k(int n, const void* wv, const void* av) {
       isum += sc[j] * sub;
     }
     const int msum = min_term_32(mn, a[b].bsums);
-    sum += a[b].d * (fp16_to_f32(w[b].d) * static_cast<float>(isum) -
-                     fp16_to_f32(w[b].dmin) * static_cast<float>(msum));
+    sum = q4_k_block_term(isum, msum, fp16_to_f32(w[b].d), fp16_to_f32(w[b].dmin), a[b].d, sum);
   }
   return sum;
+}
+
+float dot_q4_k_r8_row(int n, const void* group, int r, const void* a) {
+  std::vector<BlockQ4_K> row(static_cast<size_t>(n / kQK_K));
+  q4_k_r8_row(group, n, r, row.data());
+  return dot_q4_k_q8_k(n, row.data(), a);
+}
+
+void gemm_q4_k_r8_q8_k(int n, const void* w, size_t w_stride, int n_rows, const void* a, size_t a_stride, int n_tok,
+                       float* y, size_t y_stride) {
+  gemm_by_rows<dot_q4_k_r8_row>(n, w, w_stride, n_rows, a, a_stride, n_tok, y, y_stride);
 }
 
 // As Q4_K with a 5th bit: element l of sub-block j has its high bit in bit j of qh[l].

@@ -23,6 +23,11 @@ float dot_q3_k_q8_k(int n, const void* w, const void* a);
 float dot_q4_k_q8_k(int n, const void* w, const void* a);
 float dot_q5_k_q8_k(int n, const void* w, const void* a);
 float dot_q6_k_q8_k(int n, const void* w, const void* a);
+// The reference for Q4_K_R8 (tensor/interleaved_rows.h): row r < 8 of an interleaved group, and the
+// GemmFn built from it; both the same bits as dot_q4_k_q8_k on the plain row.
+float dot_q4_k_r8_row(int n, const void* group, int r, const void* a);
+void gemm_q4_k_r8_q8_k(int n, const void* w, size_t w_stride, int n_rows, const void* a, size_t a_stride, int n_tok,
+                       float* y, size_t y_stride);
 // RowToF32Fn and the attention kernels (kernel_table.h), for KV cache rows.
 void f32_to_f32(int n, const void* row, float* out);
 void f16_to_f32(int n, const void* row, float* out);
@@ -66,10 +71,14 @@ void gemm_q4_k_q8_k(int n, const void* w, size_t w_stride, int n_rows, const voi
                     float* y, size_t y_stride);
 void gemm_q6_k_q8_k(int n, const void* w, size_t w_stride, int n_rows, const void* a, size_t a_stride, int n_tok,
                     float* y, size_t y_stride);
+// Q4_K_R8 weights (n_rows a multiple of 8), the same bits as gemm_q4_k_q8_k on the plain rows.
+void gemm_q4_k_r8_q8_k(int n, const void* w, size_t w_stride, int n_rows, const void* a, size_t a_stride, int n_tok,
+                       float* y, size_t y_stride);
 }  // namespace avx2
 
-// AVX-512 F/BW/VL/DQ + VNNI (vpdpbusd integer dots). Types missing here (Q2_K, Q3_K)
-// keep their AVX2 dots at this level.
+// AVX-512 F/BW/VL/DQ + VNNI (vpdpbusd integer dots). Types missing here keep their AVX2
+// kernels at this level: Q2_K and Q3_K, and Q8_0, Q4_K and Q6_K, whose AVX2 dots come with
+// a gemm (kernel_table.cc says why that matters more).
 namespace avx512 {
 float dot_f32_f32(int n, const void* w, const void* a);
 float dot_f16_f32(int n, const void* w, const void* a);
@@ -78,10 +87,10 @@ float dot_q4_0_q8_0(int n, const void* w, const void* a);
 float dot_q4_1_q8_1(int n, const void* w, const void* a);
 float dot_q5_0_q8_0(int n, const void* w, const void* a);
 float dot_q5_1_q8_1(int n, const void* w, const void* a);
-float dot_q8_0_q8_0(int n, const void* w, const void* a);
-float dot_q4_k_q8_k(int n, const void* w, const void* a);
 float dot_q5_k_q8_k(int n, const void* w, const void* a);
-float dot_q6_k_q8_k(int n, const void* w, const void* a);
+// The same bits as avx2::gemm_q4_k_r8_q8_k (exact integer sums, the same float steps).
+void gemm_q4_k_r8_q8_k(int n, const void* w, size_t w_stride, int n_rows, const void* a, size_t a_stride, int n_tok,
+                       float* y, size_t y_stride);
 }  // namespace avx512
 
 }  // namespace nexus

@@ -61,12 +61,20 @@ KernelTable::KernelTable(SimdLevel level) : level_(level) {
     set_gemm(DType::Q8_0, avx2::gemm_q8_0_q8_0);
     set_gemm(DType::Q4_K, avx2::gemm_q4_k_q8_k);
     set_gemm(DType::Q6_K, avx2::gemm_q6_k_q8_k);
+    // Q4_K_R8 has only a gemm (its rows come in groups of 8); it matches this level's Q4_K
+    // dot bitwise, so a model may hold either layout and compute the same numbers.
+    kernels_[static_cast<int>(DType::Q4_K_R8)] =
+        DotKernel{DType::Q8_K, avx2::quantize_act_q8_k, nullptr, avx2::gemm_q4_k_r8_q8_k, nullptr, 8};
     set_to_f32(DType::F16, avx2::f16_to_f32);
     set_to_f32(DType::Q8_0, avx2::q8_0_to_f32);
     attention_ = {avx2::attn_scores_f32, avx2::attn_weighted_sum_f32, avx2::softmax_f32};
     silu_mul_ = avx2::silu_mul_f32;
   }
   if (level >= SimdLevel::kAvx512) {
+    // Q8_0, Q4_K and Q6_K keep their AVX2 dot + gemm pairs: a dot alone would read each
+    // weight once per token of a batch instead of once per group of 8 tokens. With VNNI dots
+    // in their place, 8 streams on B1 Q4_K_M decoded at 1.1-1.4x one stream's tokens/s;
+    // with the pairs and Q4_K_R8, 2.6-3.0x (bench/NOTES.md section 11).
     set_dot(DType::F32, avx512::dot_f32_f32);
     set_dot(DType::F16, avx512::dot_f16_f32);
     set_dot(DType::BF16, avx512::dot_bf16_f32);
@@ -74,10 +82,8 @@ KernelTable::KernelTable(SimdLevel level) : level_(level) {
     set_dot(DType::Q4_1, avx512::dot_q4_1_q8_1);
     set_dot(DType::Q5_0, avx512::dot_q5_0_q8_0);
     set_dot(DType::Q5_1, avx512::dot_q5_1_q8_1);
-    set_dot(DType::Q8_0, avx512::dot_q8_0_q8_0);
-    set_dot(DType::Q4_K, avx512::dot_q4_k_q8_k);
     set_dot(DType::Q5_K, avx512::dot_q5_k_q8_k);
-    set_dot(DType::Q6_K, avx512::dot_q6_k_q8_k);
+    kernels_[static_cast<int>(DType::Q4_K_R8)].gemm = avx512::gemm_q4_k_r8_q8_k;
   }
 }
 

@@ -59,6 +59,7 @@ struct DotKernel {
   DotFn dot = nullptr;                   // null: weight type not supported
   GemmFn gemm = nullptr;                 // null: matmul calls `dot` per element
   RowToF32Fn to_f32 = nullptr;           // F32, F16 and Q8_0 only (KV cache types)
+  int row_group = 1;                     // gemm takes rows in multiples of this (Q4_K_R8: 8)
 };
 
 class KernelTable {
@@ -68,7 +69,7 @@ class KernelTable {
   explicit KernelTable(SimdLevel level);
 
   SimdLevel level() const { return level_; }
-  bool supports(DType w) const { return entry(w).dot != nullptr; }
+  bool supports(DType w) const { return entry(w).dot != nullptr || entry(w).gemm != nullptr; }
   // Entry for weight type w; entry.dot is null for unsupported types.
   const DotKernel& entry(DType w) const;
   const AttentionKernels& attention() const { return attention_; }

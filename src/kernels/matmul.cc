@@ -41,11 +41,14 @@ struct BoundWeight {
 
 const DotKernel& checked_kernel(const TensorView& w) {
   const DotKernel& k = kernels().entry(w.type);
-  NX_CHECK(k.dot != nullptr, "matmul: no dot kernel for weight type %s", std::string(dtype_name(w.type)).c_str());
+  NX_CHECK(k.dot != nullptr || k.gemm != nullptr, "matmul: no dot kernel for weight type %s",
+           std::string(dtype_name(w.type)).c_str());
   const int64_t cols = w.cols();
   NX_CHECK(cols % dtype_traits(w.type).block_elems == 0 && cols % dtype_traits(k.act_type).block_elems == 0,
            "matmul: %lld columns is not a multiple of the %s block", static_cast<long long>(cols),
            std::string(dtype_name(w.type)).c_str());
+  NX_CHECK(w.rows() % k.row_group == 0, "matmul: %lld rows of %s is not a multiple of %d",
+           static_cast<long long>(w.rows()), std::string(dtype_name(w.type)).c_str(), k.row_group);
   return k;
 }
 
@@ -101,8 +104,10 @@ void run_rows(const BoundWeight& b, int64_t n_tokens, int64_t r_begin, int64_t r
     // Row tiles sized so a tile's weights stay in L2 while every token group of the batch
     // streams past them; each (row, token) result is computed the same way whatever the
     // tile or thread split (GemmFn matches the dot bitwise), so results are deterministic.
+    // Interleaved layouts (row_group > 1) are only ever given ranges of whole groups.
     const size_t w_stride = w.row_stride();
-    const int64_t tile = std::clamp<int64_t>(static_cast<int64_t>(kGemmTileBytes / w_stride), 4, 256);
+    const int64_t g = b.k->row_group;
+    const int64_t tile = std::max(g, std::clamp<int64_t>(static_cast<int64_t>(kGemmTileBytes / w_stride), 4, 256) / g * g);
     for (int64_t r0 = r_begin; r0 < r_end; r0 += tile) {
       const int64_t r1 = std::min(r0 + tile, r_end);
       b.k->gemm(n, w.row(r0), w_stride, static_cast<int>(r1 - r0), b.act, b.act_stride, static_cast<int>(n_tokens),
@@ -129,10 +134,15 @@ void matmul_rows(const TensorView& w, const float* x, int64_t n_tokens, float* y
                  int64_t row_end, ThreadPool& pool) {
   BoundWeight b{&w, &checked_kernel(w), y};
   NX_CHECK(0 <= row_begin && row_begin <= row_end && row_end <= w.rows(), "matmul: bad row range");
+  const int64_t g = b.k->row_group;
+  NX_CHECK(row_begin % g == 0 && row_end % g == 0, "matmul: rows [%lld, %lld) split a group of %lld (%s)",
+           static_cast<long long>(row_begin), static_cast<long long>(row_end), static_cast<long long>(g),
+           std::string(dtype_name(w.type)).c_str());
   if (n_tokens <= 0 || row_begin == row_end) return;
   bind_activations({&b, 1}, x, n_tokens, pool);
-  pool.parallel_for(row_end - row_begin, kRowGrain, [&](int64_t begin, int64_t end) {
-    run_rows(b, n_tokens, row_begin + begin, row_begin + end);
+  // split in whole groups of rows
+  pool.parallel_for((row_end - row_begin) / g, std::max<int64_t>(1, kRowGrain / g), [&](int64_t begin, int64_t end) {
+    run_rows(b, n_tokens, row_begin + begin * g, row_begin + end * g);
   });
 }
 
@@ -143,19 +153,23 @@ void matmul(const TensorView& w, const float* x, int64_t n_tokens, float* y, Thr
 void matmul_shared_input(std::initializer_list<MatmulOut> outs, const float* x, int64_t n_tokens, ThreadPool& pool) {
   NX_CHECK(outs.size() <= 8, "matmul: %zu weights in one shared-input call", outs.size());
   BoundWeight ws[8];
-  int64_t first_row[9] = {0};  // weight i owns rows [first_row[i], first_row[i + 1]) of the joint range
   size_t i = 0;
+  int64_t g = 1;  // the joint range is split in units of the largest row group
   for (const MatmulOut& o : outs) {
     ws[i] = {o.w, &checked_kernel(*o.w), o.y};
-    first_row[i + 1] = first_row[i] + o.w->rows();
+    g = std::max<int64_t>(g, ws[i].k->row_group);
     ++i;
   }
+  // weight i owns rows [first_row[i], first_row[i] + rows) of the joint range; each starts
+  // on a whole unit, so no unit holds part of an interleaved group
+  int64_t first_row[9] = {0};
+  for (i = 0; i < outs.size(); ++i) first_row[i + 1] = first_row[i] + (ws[i].w->rows() + g - 1) / g * g;
   const size_t n_w = outs.size();
   if (n_tokens <= 0 || first_row[n_w] == 0) return;
   bind_activations({ws, n_w}, x, n_tokens, pool);
-  pool.parallel_for(first_row[n_w], kRowGrain, [&](int64_t begin, int64_t end) {
+  pool.parallel_for(first_row[n_w] / g, std::max<int64_t>(1, kRowGrain / g), [&](int64_t begin, int64_t end) {
     for (size_t i = 0; i < n_w; ++i) {
-      const int64_t lo = std::max(begin, first_row[i]), hi = std::min(end, first_row[i + 1]);
+      const int64_t lo = std::max(begin * g, first_row[i]), hi = std::min(end * g, first_row[i] + ws[i].w->rows());
       if (lo < hi) run_rows(ws[i], n_tokens, lo - first_row[i], hi - first_row[i]);
     }
   });

@@ -39,6 +39,8 @@ Result<std::unique_ptr<ModelImpl>> load_impl(const std::string& path, const Load
     t.pending_bytes = Tokenizer::memory_bound(impl->file);
     NX_ASSIGN_OR_RETURN(t.backend, parse_io_backend(options.io_backend));
     NX_ASSIGN_OR_RETURN(impl->tiered, TieredWeights::create(path, impl->file, c, impl->weights, t));
+  } else if (options.repack) {
+    NX_ASSIGN_OR_RETURN(impl->interleaved, interleave_weights(impl->weights, impl->threads));
   }
   NX_ASSIGN_OR_RETURN(impl->tokenizer, Tokenizer::from_gguf(impl->file));
   if (impl->tokenizer->vocab_size() > impl->config.n_vocab)

@@ -9,6 +9,7 @@
 #include "kv/kv_cache.h"
 #include "kv/kv_pool.h"
 #include "memory/layer_source.h"
+#include "model/interleaved_weights.h"
 #include "model/llama_forward.h"
 #include "model/llama_weights.h"
 #include "model/model_config.h"
@@ -31,6 +32,8 @@ class ModelImpl {
   DType kv_type = DType::F32;  // KV cache element type (LoadOptions::kv_type)
   // Set when loaded with a memory budget: resident copies and the layer stream. Null otherwise.
   std::shared_ptr<TieredWeights> tiered;
+  // Matrices rewritten at load (LoadOptions::repack); `weights` points into it.
+  InterleavedWeights interleaved;
   // Where the forward pass gets layer weights; null: weights.layers (all resident).
   LayerSource* layer_source() const;
 };

@@ -94,6 +94,21 @@ struct BlockQ4_K {
 };
 static_assert(sizeof(BlockQ4_K) == 144);
 
+// Q4_K_R8, a run-time layout (never in a file): the blocks of 8 consecutive rows of a Q4_K
+// matrix, one super-block column at a time, interleaved so that one 32-byte load holds 4
+// consecutive weights of each of the 8 rows. A kernel then keeps one int16 lane pair per
+// row and sums a whole sub-block before its scale is applied (kernels/dot_avx2.cc). Same
+// size as the 8 Q4_K blocks it replaces, so tensor sizes and strides do not change.
+struct BlockQ4_Kx8 {
+  fp16_t d[8];
+  fp16_t dmin[8];
+  uint8_t scales[kKScaleSize][8];  // byte j of row r's packed scales at [j][r]
+  // [sub-block s][v][4r + i]: the low nibble is weight 32s + 4v + i of row r, the high
+  // nibble weight 32s + 16 + 4v + i.
+  uint8_t qs[8][4][32];
+};
+static_assert(sizeof(BlockQ4_Kx8) == 8 * sizeof(BlockQ4_K));
+
 struct BlockQ5_K {
   fp16_t d;
   fp16_t dmin;

@@ -33,6 +33,8 @@ constexpr std::array<DTypeTraits, kNumDTypeIds> make_traits() {
   set(DType::Q5_K, "Q5_K", kQK_K, sizeof(BlockQ5_K));
   set(DType::Q6_K, "Q6_K", kQK_K, sizeof(BlockQ6_K));
   set(DType::Q8_K, "Q8_K", kQK_K, sizeof(BlockQ8_K));
+  // per row, as Q4_K: a group of 8 rows is 8 rows' bytes
+  t[static_cast<size_t>(DType::Q4_K_R8)] = {"Q4_K_R8", kQK_K, sizeof(BlockQ4_K), true};
   return t;
 }
 
@@ -55,13 +57,13 @@ const DTypeTraits& dtype_traits(DType t) {
 }
 
 std::optional<DType> dtype_from_gguf(uint32_t id) {
-  if (id >= kNumDTypeIds || kTraits[id].block_elems == 0) return std::nullopt;
+  if (id >= kNumDTypeIds || kTraits[id].block_elems == 0 || kTraits[id].runtime_layout) return std::nullopt;
   return static_cast<DType>(id);
 }
 
 std::optional<DType> dtype_from_name(std::string_view name) {
   for (uint32_t id = 0; id < kNumDTypeIds; ++id)
-    if (kTraits[id].block_elems != 0 && type_name_equals(kTraits[id].name, name))
+    if (kTraits[id].block_elems != 0 && !kTraits[id].runtime_layout && type_name_equals(kTraits[id].name, name))
       return static_cast<DType>(id);
   return std::nullopt;
 }

@@ -30,14 +30,18 @@ enum class DType : uint32_t {
   I64 = 27,
   F64 = 28,
   BF16 = 30,
+  // Run-time layouts: made from a file type when a model loads, never read from or written
+  // to a file (dtype_from_gguf and dtype_from_name refuse them).
+  Q4_K_R8 = 31,  // Q4_K, rows interleaved in groups of 8 (BlockQ4_Kx8)
 };
 
-inline constexpr int kNumDTypeIds = 31;  // table size indexed by the numeric id
+inline constexpr int kNumDTypeIds = 32;  // table size indexed by the numeric id
 
 struct DTypeTraits {
   std::string_view name;   // "Q4_K", as GGUF tools print it
   int64_t block_elems = 0;  // elements per block (1 for plain types); 0 = unsupported id
   size_t block_bytes = 0;   // bytes per block
+  bool runtime_layout = false;  // never in a file (see DType::Q4_K_R8)
 };
 
 // Traits of a type; block_elems == 0 for ids Nexus does not know.

@@ -1,0 +1,85 @@
+#include "model/interleaved_weights.h"
+
+#include <sys/mman.h>
+#include <unistd.h>
+
+#include <cstdint>
+#include <new>
+#include <vector>
+
+#include "kernels/kernel_table.h"
+#include "runtime/thread_pool.h"
+#include "tensor/interleaved_rows.h"
+
+namespace nexus {
+
+namespace {
+
+// Drops this process's pages of [p, p + n) of a read-only file mapping (whole pages inside
+// the range only): the bytes now live in the interleaved copy.
+void release_file_pages(const void* p, size_t n) {
+  const auto page = static_cast<uintptr_t>(sysconf(_SC_PAGESIZE));
+  const uintptr_t begin = (reinterpret_cast<uintptr_t>(p) + page - 1) / page * page;
+  const uintptr_t end = (reinterpret_cast<uintptr_t>(p) + n) / page * page;
+  if (begin < end) ::madvise(reinterpret_cast<void*>(begin), end - begin, MADV_DONTNEED);
+}
+
+}  // namespace
+
+// The interleaved layout of a file type, and how to make it.
+struct Layout {
+  DType from, to;
+  void (*interleave)(const void* rows8, int64_t cols, void* out);
+};
+// Q6_K_R8 was tried and not kept: it was no faster for 8 streams and made one-stream decode
+// on B1 slower (bench/NOTES.md section 11).
+constexpr Layout kLayouts[] = {{DType::Q4_K, DType::Q4_K_R8, interleave_q4_k_r8}};
+
+const Layout* layout_for(DType t) {
+  for (const Layout& l : kLayouts)
+    if (l.from == t && kernels().entry(l.to).gemm != nullptr) return &l;
+  return nullptr;
+}
+
+Result<InterleavedWeights> interleave_weights(LlamaWeights& w, int threads) {
+  InterleavedWeights out;
+  std::vector<TensorView*> todo;
+  auto consider = [&](TensorView& t) {
+    if (t.data != nullptr && layout_for(t.type) && t.rows() % 8 == 0 && t.data != w.token_embd.data)
+      todo.push_back(&t);
+  };
+  for (LayerWeights& l : w.layers)
+    for (TensorView* t : {&l.attn_q, &l.attn_k, &l.attn_v, &l.attn_output, &l.ffn_gate, &l.ffn_up, &l.ffn_down})
+      consider(*t);
+  consider(w.output);  // skipped when tied to token_embd
+  if (todo.empty()) return out;
+
+  constexpr size_t kAlign = 64;
+  size_t total = 0;
+  for (const TensorView* t : todo) total += (t->nbytes + kAlign - 1) / kAlign * kAlign;
+  try {
+    out.storage = ZeroPages(total);
+  } catch (const std::bad_alloc&) {
+    return make_error(format("cannot allocate %zu bytes for the interleaved weights (--no-repack loads without)", total));
+  }
+  ThreadPool pool(threads);
+  size_t offset = 0;
+  for (TensorView* t : todo) {
+    uint8_t* dst = out.storage.data() + offset;
+    const auto* src = static_cast<const uint8_t*>(t->data);
+    const Layout& layout = *layout_for(t->type);
+    const size_t group_bytes = 8 * t->row_stride();
+    const int64_t cols = t->cols();
+    pool.parallel_for(t->rows() / 8, 8, [&](int64_t g0, int64_t g1) {
+      for (int64_t g = g0; g < g1; ++g) layout.interleave(src + g * group_bytes, cols, dst + g * group_bytes);
+    });
+    release_file_pages(t->data, t->nbytes);
+    t->type = layout.to;
+    t->data = dst;
+    offset += (t->nbytes + kAlign - 1) / kAlign * kAlign;
+  }
+  out.n_tensors = todo.size();
+  return out;
+}
+
+}  // namespace nexus

@@ -1,0 +1,18 @@
+// Run-time layout of Q4_K matrices with rows interleaved in groups of 8 (DType::Q4_K_R8,
+// BlockQ4_Kx8), made when a model loads so that the AVX2 and VNNI kernels keep one lane per
+// row (kernels/interleaved_tiles.inc). Each group takes exactly the bytes of the 8 rows it
+// replaces.
+#pragma once
+
+#include <cstdint>
+
+namespace nexus {
+
+// Interleaves 8 consecutive Q4_K rows of `cols` elements (cols a multiple of 256, row r at
+// rows8 + r * row_bytes(Q4_K, cols)) into cols / 256 BlockQ4_Kx8 at out.
+void interleave_q4_k_r8(const void* rows8, int64_t cols, void* out);
+
+// The inverse for one row: row r < 8 of an interleaved group, as cols / 256 Q4_K blocks.
+void q4_k_r8_row(const void* group, int64_t cols, int r, void* out_row);
+
+}  // namespace nexus
