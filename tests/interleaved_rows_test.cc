@@ -4,8 +4,6 @@
 // bit; the interleaved gemm equals the plain dot bit for bit at odd sizes, token counts and
 // extreme values; matmul accepts interleaved views beside plain ones; and a model loaded
 // with repacking computes the same logits as without it and as a streamed (budgeted) load.
-#include <fcntl.h>
-#include <unistd.h>
 #include <gtest/gtest.h>
 
 #include <cmath>
@@ -267,7 +265,6 @@ TEST(InterleavedRowsDeathTest, RowRangeSplittingAGroupAborts) {
 // A Q4_K_M model: repacked, plain and streamed under a budget give the same logits, bit for bit.
 const std::string& q4_k_m_model() {
   static const std::string path = [] {
-    const std::string p = test::temp_dir() + "/interleaved_rows_model.gguf";
     SynthSpec spec;
     spec.dim = 512;  // about 1.8 MB per layer
     spec.layers = 4;
@@ -278,13 +275,7 @@ const std::string& q4_k_m_model() {
     spec.ctx = 256;
     spec.seed = 7;
     spec.mix = quant::Mix::Q4_K_M;
-    ThreadPool pool(2);
-    const Status st = synth_model_file(spec, p, pool);
-    NX_CHECK(st.ok(), "synth: %s", st.error().message.c_str());
-    const int fd = ::open(p.c_str(), O_RDONLY);
-    ::fsync(fd);
-    ::close(fd);
-    return p;
+    return test::synth_model(spec, "interleaved_rows_model.gguf");
   }();
   return path;
 }

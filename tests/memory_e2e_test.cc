@@ -31,7 +31,6 @@ constexpr int kGen = 32;
 // that a budget a few MB over the process streams most of it.
 const std::string& model_path() {
   static const std::string path = [] {
-    const std::string p = test::temp_dir() + "/stream_model.gguf";
     SynthSpec spec;
     spec.dim = 256;
     spec.layers = 6;
@@ -41,14 +40,7 @@ const std::string& model_path() {
     spec.vocab = 512;
     spec.ctx = 512;
     spec.seed = 3;
-    ThreadPool pool(2);
-    const Status st = synth_model_file(spec, p, pool);
-    NX_CHECK(st.ok(), "synth: %s", st.error().message.c_str());
-    // Written pages are dirty until flushed; flushed, the budgeted loader can drop them.
-    const int fd = ::open(p.c_str(), O_RDONLY);
-    ::fsync(fd);
-    ::close(fd);
-    return p;
+    return test::synth_model(spec, "stream_model.gguf");
   }();
   return path;
 }

@@ -1,5 +1,6 @@
 #include "test_util.h"
 
+#include <fcntl.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -11,6 +12,8 @@
 #include <filesystem>
 #include <fstream>
 #include <sstream>
+
+#include "runtime/thread_pool.h"
 
 namespace nexus::test {
 
@@ -50,6 +53,17 @@ std::string temp_dir() {
   std::filesystem::remove_all(dir);
   std::filesystem::create_directories(dir);
   return dir;
+}
+
+std::string synth_model(const SynthSpec& spec, const std::string& file_name) {
+  const std::string path = temp_dir() + "/" + file_name;
+  ThreadPool pool(2);
+  const Status st = synth_model_file(spec, path, pool);
+  NX_CHECK(st.ok(), "synth: %s", st.error().message.c_str());
+  const int fd = ::open(path.c_str(), O_RDONLY);
+  ::fsync(fd);
+  ::close(fd);
+  return path;
 }
 
 static std::string read_all(const std::string& path) {

@@ -3,6 +3,8 @@
 
 #include <string>
 
+#include "model/synthetic.h"
+
 namespace nexus::test {
 
 // Path of ../shared (env NEXUS_SHARED overrides). Empty when it does not exist.
@@ -33,6 +35,11 @@ std::string source_dir();
 
 // A fresh empty directory under $TMPDIR, removed by nothing (tests are short-lived).
 std::string temp_dir();
+
+// Writes the synthetic model `spec` to a fresh temp_dir()/file_name and returns its path. The
+// file is flushed to disk, so a budgeted load can drop its pages from the cache. Aborts on
+// an error (a bad spec is a bug in the test).
+std::string synth_model(const SynthSpec& spec, const std::string& file_name);
 
 struct CommandResult {
   int exit_code = -1;

@@ -224,11 +224,102 @@ struct VnniProducts {
   static __m256i scale(__m256i acc, __m256i sc32) { return _mm256_mullo_epi32(acc, sc32); }
 };
 
+
+// Two adjacent groups of 8 rows (A, B) in the 16 lanes of 512-bit registers: each token's
+// activation broadcast then serves 16 rows, and the 32 registers of AVX-512 hold all the
+// accumulators of 8 tokens. Per lane the same integer sums and float steps as tile_q4_k_r8.
+template <int T>
+void tile_q4_k_r8_x2(int nb, const BlockQ4_Kx8* wa, const BlockQ4_Kx8* wb, const BlockQ8_K* const* a, float* y,
+                     size_t ys) {
+  const __m512i m4 = _mm512_set1_epi8(0x0F);
+  __m512 acc[T];
+  for (int t = 0; t < T; ++t) acc[t] = _mm512_setzero_ps();
+  for (int b = 0; b < nb; ++b) {
+    const BlockQ4_Kx8& A = wa[b];
+    const BlockQ4_Kx8& B = wb[b];
+    const R8Scales sa = unpack_r8_scales(A), sb = unpack_r8_scales(B);
+    __m512i isum[T];
+    for (int t = 0; t < T; ++t) isum[t] = _mm512_setzero_si512();
+    for (int s = 0; s < 8; ++s) {
+      __m512i p[T];
+      for (int t = 0; t < T; ++t) p[t] = _mm512_setzero_si512();
+      for (int v = 0; v < 4; ++v) {
+        const __m512i q = join(load256(A.qs[s][v]), load256(B.qs[s][v]));
+        const __m512i lo = _mm512_and_si512(q, m4);
+        const __m512i hi = _mm512_and_si512(_mm512_srli_epi16(q, 4), m4);
+        for (int t = 0; t < T; ++t) {
+          int32_t xl, xh;
+          __builtin_memcpy(&xl, a[t][b].qs + 32 * s + 4 * v, 4);
+          __builtin_memcpy(&xh, a[t][b].qs + 32 * s + 16 + 4 * v, 4);
+          p[t] = _mm512_dpbusd_epi32(_mm512_dpbusd_epi32(p[t], lo, _mm512_set1_epi32(xl)), hi, _mm512_set1_epi32(xh));
+        }
+      }
+      const __m128i sc8 = _mm_unpacklo_epi64(r8_bytes(sa.sc, s), r8_bytes(sb.sc, s));
+      const __m512i sc32 = _mm512_cvtepu8_epi32(sc8);
+      for (int t = 0; t < T; ++t) isum[t] = _mm512_add_epi32(isum[t], _mm512_mullo_epi32(p[t], sc32));
+    }
+    __m512i mnp[4];
+    for (int j = 0; j < 4; ++j) {
+      const auto pairs = [&](const R8Scales& g) {
+        return _mm256_cvtepu8_epi16(_mm_unpacklo_epi8(r8_bytes(g.mn, 2 * j), r8_bytes(g.mn, 2 * j + 1)));
+      };
+      mnp[j] = join(pairs(sa), pairs(sb));
+    }
+    const __m512 wd = _mm512_insertf32x8(_mm512_castps256_ps512(_mm256_cvtph_ps(_mm_loadu_si128(reinterpret_cast<const __m128i*>(A.d)))),
+                                         _mm256_cvtph_ps(_mm_loadu_si128(reinterpret_cast<const __m128i*>(B.d))), 1);
+    const __m512 wmin = _mm512_insertf32x8(
+        _mm512_castps256_ps512(_mm256_cvtph_ps(_mm_loadu_si128(reinterpret_cast<const __m128i*>(A.dmin)))),
+        _mm256_cvtph_ps(_mm_loadu_si128(reinterpret_cast<const __m128i*>(B.dmin))), 1);
+    for (int t = 0; t < T; ++t) {
+      const __m128i pairs = _mm_hadd_epi16(_mm_loadu_si128(reinterpret_cast<const __m128i*>(a[t][b].bsums)),
+                                           _mm_loadu_si128(reinterpret_cast<const __m128i*>(a[t][b].bsums + 8)));
+      __m512i msum = _mm512_madd_epi16(mnp[0], _mm512_broadcastd_epi32(pairs));
+      msum = _mm512_add_epi32(msum, _mm512_madd_epi16(mnp[1], _mm512_broadcastd_epi32(_mm_srli_si128(pairs, 4))));
+      msum = _mm512_add_epi32(msum, _mm512_madd_epi16(mnp[2], _mm512_broadcastd_epi32(_mm_srli_si128(pairs, 8))));
+      msum = _mm512_add_epi32(msum, _mm512_madd_epi16(mnp[3], _mm512_broadcastd_epi32(_mm_srli_si128(pairs, 12))));
+      const __m512 v = _mm512_fnmadd_ps(_mm512_cvtepi32_ps(msum), wmin, _mm512_mul_ps(_mm512_cvtepi32_ps(isum[t]), wd));
+      acc[t] = _mm512_fmadd_ps(v, _mm512_set1_ps(a[t][b].d), acc[t]);
+    }
+  }
+  for (int t = 0; t < T; ++t) _mm512_storeu_ps(y + t * ys, acc[t]);
+}
+
 }  // namespace
 
+// Batches run pairs of groups (tile_q4_k_r8_x2); one token runs the 8-row tile, which was
+// faster there: one stream 52-58 t/s against 45-47 with pairs, while 8 streams rose from
+// 149-161 to 166-182 t/s with them (bench/NOTES.md section 11).
 void gemm_q4_k_r8_q8_k(int n, const void* w, size_t w_stride, int n_rows, const void* a, size_t a_stride, int n_tok,
                        float* y, size_t y_stride) {
-  q4_k_r8_gemm<VnniProducts>(n, w, w_stride, n_rows, a, a_stride, n_tok, y, y_stride);
+  const auto* wb = static_cast<const uint8_t*>(w);
+  const auto* ab = static_cast<const uint8_t*>(a);
+  const size_t group_bytes = 8 * w_stride;
+  const int nb = n / kQK_K;
+  const int n_groups = n_rows / 8;
+  for (int t0 = 0; t0 < n_tok;) {
+    const int left = n_tok - t0;
+    const int nt = left >= 8 ? 8 : left >= 4 ? 4 : left;
+    const BlockQ8_K* at[8];
+    for (int i = 0; i < nt; ++i) at[i] = reinterpret_cast<const BlockQ8_K*>(ab + (t0 + i) * a_stride);
+    int g = 0;
+    for (; nt >= 2 && g + 1 < n_groups; g += 2) {
+      const auto* ga = reinterpret_cast<const BlockQ4_Kx8*>(wb + g * group_bytes);
+      const auto* gb = reinterpret_cast<const BlockQ4_Kx8*>(wb + (g + 1) * group_bytes);
+      float* yg = y + static_cast<size_t>(t0) * y_stride + 8 * g;
+      switch (nt) {
+        case 8: tile_q4_k_r8_x2<8>(nb, ga, gb, at, yg, y_stride); break;
+        case 4: tile_q4_k_r8_x2<4>(nb, ga, gb, at, yg, y_stride); break;
+        case 3: tile_q4_k_r8_x2<3>(nb, ga, gb, at, yg, y_stride); break;
+        case 2: tile_q4_k_r8_x2<2>(nb, ga, gb, at, yg, y_stride); break;
+        default: tile_q4_k_r8_x2<1>(nb, ga, gb, at, yg, y_stride); break;
+      }
+    }
+    if (g < n_groups) {  // one token, or an odd group: the 8-row tile
+      q4_k_r8_gemm<VnniProducts>(n, wb + g * group_bytes, w_stride, 8 * (n_groups - g), ab + t0 * a_stride, a_stride, nt,
+                                 y + static_cast<size_t>(t0) * y_stride + 8 * g, y_stride);
+    }
+    t0 += nt;
+  }
 }
 
 }  // namespace nexus::avx512

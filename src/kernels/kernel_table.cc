@@ -74,7 +74,7 @@ KernelTable::KernelTable(SimdLevel level) : level_(level) {
     // Q8_0, Q4_K and Q6_K keep their AVX2 dot + gemm pairs: a dot alone would read each
     // weight once per token of a batch instead of once per group of 8 tokens. With VNNI dots
     // in their place, 8 streams on B1 Q4_K_M decoded at 1.1-1.4x one stream's tokens/s;
-    // with the pairs and Q4_K_R8, 2.6-3.0x (bench/NOTES.md section 11).
+    // with the pairs and Q4_K_R8, 2.9x (bench/NOTES.md section 11).
     set_dot(DType::F32, avx512::dot_f32_f32);
     set_dot(DType::F16, avx512::dot_f16_f32);
     set_dot(DType::BF16, avx512::dot_bf16_f32);
