@@ -377,6 +377,11 @@ TEST(MemStats, CachedBytesAndBandwidth) {
   const ProcessMemory m = process_memory();
   EXPECT_GT(m.rss, 0u);
   EXPECT_GE(m.peak_rss, m.rss);
+  // MemAvailable: at least what a fresh 64 MiB allocation leaves untouched, below the
+  // machine's memory (sysconf's physical pages)
+  const uint64_t available = available_memory_bytes();
+  EXPECT_GT(available, 64u << 20);
+  EXPECT_LE(available, static_cast<uint64_t>(sysconf(_SC_PHYS_PAGES)) * static_cast<uint64_t>(sysconf(_SC_PAGESIZE)));
 }
 
 }  // namespace

@@ -67,6 +67,13 @@ uint64_t process_read_bytes() {
   return std::strtoull(s.c_str() + at + 12, nullptr, 10);
 }
 
+uint64_t available_memory_bytes() {
+  const std::string s = read_small_file("/proc/meminfo");
+  const size_t at = s.find("MemAvailable:");
+  if (at == std::string::npos) return 0;
+  return std::strtoull(s.c_str() + at + 13, nullptr, 10) * 1024;  // reported in kB
+}
+
 Result<uint64_t> file_cached_bytes(const std::string& path) {
   const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
   if (fd < 0) return make_error(format("cannot open '%s': %s", path.c_str(), std::strerror(errno)));

@@ -23,6 +23,10 @@ ProcessMemory process_memory();
 // (O_DIRECT reads included, page-cache hits not). 0 when unavailable.
 uint64_t process_read_bytes();
 
+// MemAvailable of /proc/meminfo in bytes: what new allocations can take without swapping
+// (free memory plus reclaimable cache). 0 when unavailable.
+uint64_t available_memory_bytes();
+
 // Bytes of `path` currently in the page cache, from mincore over a fresh mapping.
 Result<uint64_t> file_cached_bytes(const std::string& path);
 

@@ -8,6 +8,7 @@
 #include <vector>
 
 #include "kernels/kernel_table.h"
+#include "memory/mem_stats.h"
 #include "runtime/thread_pool.h"
 #include "tensor/interleaved_rows.h"
 
@@ -57,6 +58,10 @@ Result<InterleavedWeights> interleave_weights(LlamaWeights& w, int threads) {
   constexpr size_t kAlign = 64;
   size_t total = 0;
   for (const TensorView* t : todo) total += (t->nbytes + kAlign - 1) / kAlign * kAlign;
+  // The copy is anonymous memory the kernel cannot drop, where the file's pages could be; a
+  // model near or past the machine's memory stays mapped (slow, but it runs).
+  const uint64_t available = available_memory_bytes();
+  if (available > 0 && total > available / 4 * 3) return out;
   try {
     out.storage = ZeroPages(total);
   } catch (const std::bad_alloc&) {

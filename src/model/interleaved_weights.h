@@ -18,8 +18,8 @@ struct InterleavedWeights {
 };
 
 // Rewrites every eligible matrix of `w` (Q4_K, a multiple of 8 rows, not the token
-// embeddings a lookup reads row by row) when the kernel table has a gemm for the layout, on
-// `threads` threads. The file pages of the rewritten tensors are released from this process
+// embeddings a lookup reads row by row) when the kernel table has a gemm for the layout and
+// the copy takes at most 3/4 of the memory available (MemAvailable), on `threads` threads. The file pages of the rewritten tensors are released from this process
 // (MADV_DONTNEED on the mapping). Nothing to do: an empty result.
 Result<InterleavedWeights> interleave_weights(LlamaWeights& w, int threads);
 
