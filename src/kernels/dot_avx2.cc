@@ -455,7 +455,7 @@ void tile_q8_0(int nb, const BlockQ8_0* w, const BlockQ8_0* const* a, float* y, 
 }
 
 // Exact integer sums of T <= 8 vectors of int32, the sum of v[t] in lane t (lanes past T
-// are zero for T > 1 and unspecified for T = 1).
+// are not used: zero, or for T = 1 copies of the sum).
 template <int T>
 __m256i lane_sums(const __m256i (&v)[T]) {
   if constexpr (T == 1) {

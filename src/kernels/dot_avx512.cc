@@ -224,7 +224,6 @@ struct VnniProducts {
   static __m256i scale(__m256i acc, __m256i sc32) { return _mm256_mullo_epi32(acc, sc32); }
 };
 
-
 // Two adjacent groups of 8 rows (A, B) in the 16 lanes of 512-bit registers: each token's
 // activation broadcast then serves 16 rows, and the 32 registers of AVX-512 hold all the
 // accumulators of 8 tokens. Per lane the same integer sums and float steps as tile_q4_k_r8.
@@ -288,38 +287,20 @@ void tile_q4_k_r8_x2(int nb, const BlockQ4_Kx8* wa, const BlockQ4_Kx8* wb, const
 
 // Batches run pairs of groups (tile_q4_k_r8_x2); one token runs the 8-row tile, which was
 // faster there: one stream 52-58 t/s against 45-47 with pairs, while 8 streams rose from
-// 149-161 to 166-182 t/s with them (bench/NOTES.md section 11).
+// 149-161 to 166-182 t/s with them (bench/NOTES.md section 11). So does a last odd group.
 void gemm_q4_k_r8_q8_k(int n, const void* w, size_t w_stride, int n_rows, const void* a, size_t a_stride, int n_tok,
                        float* y, size_t y_stride) {
-  const auto* wb = static_cast<const uint8_t*>(w);
-  const auto* ab = static_cast<const uint8_t*>(a);
-  const size_t group_bytes = 8 * w_stride;
-  const int nb = n / kQK_K;
-  const int n_groups = n_rows / 8;
-  for (int t0 = 0; t0 < n_tok;) {
-    const int left = n_tok - t0;
-    const int nt = left >= 8 ? 8 : left >= 4 ? 4 : left;
-    const BlockQ8_K* at[8];
-    for (int i = 0; i < nt; ++i) at[i] = reinterpret_cast<const BlockQ8_K*>(ab + (t0 + i) * a_stride);
-    int g = 0;
-    for (; nt >= 2 && g + 1 < n_groups; g += 2) {
-      const auto* ga = reinterpret_cast<const BlockQ4_Kx8*>(wb + g * group_bytes);
-      const auto* gb = reinterpret_cast<const BlockQ4_Kx8*>(wb + (g + 1) * group_bytes);
-      float* yg = y + static_cast<size_t>(t0) * y_stride + 8 * g;
-      switch (nt) {
-        case 8: tile_q4_k_r8_x2<8>(nb, ga, gb, at, yg, y_stride); break;
-        case 4: tile_q4_k_r8_x2<4>(nb, ga, gb, at, yg, y_stride); break;
-        case 3: tile_q4_k_r8_x2<3>(nb, ga, gb, at, yg, y_stride); break;
-        case 2: tile_q4_k_r8_x2<2>(nb, ga, gb, at, yg, y_stride); break;
-        default: tile_q4_k_r8_x2<1>(nb, ga, gb, at, yg, y_stride); break;
-      }
-    }
-    if (g < n_groups) {  // one token, or an odd group: the 8-row tile
-      q4_k_r8_gemm<VnniProducts>(n, wb + g * group_bytes, w_stride, 8 * (n_groups - g), ab + t0 * a_stride, a_stride, nt,
-                                 y + static_cast<size_t>(t0) * y_stride + 8 * g, y_stride);
-    }
-    t0 += nt;
-  }
+  interleaved_gemm<BlockQ4_Kx8>(n, w, w_stride, n_rows, a, a_stride, n_tok, y, y_stride,
+                                [](auto tok, int nb, const BlockQ4_Kx8* wg, int left_groups,
+                                   const BlockQ8_K* const* at, float* yg, size_t ys) {
+                                  constexpr int T = decltype(tok)::value;
+                                  if (T >= 2 && left_groups >= 2) {
+                                    tile_q4_k_r8_x2<T>(nb, wg, wg + nb, at, yg, ys);
+                                    return 2;
+                                  }
+                                  tile_q4_k_r8<VnniProducts, T>(nb, wg, at, yg, ys);
+                                  return 1;
+                                });
 }
 
 }  // namespace nexus::avx512
