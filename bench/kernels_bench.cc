@@ -12,6 +12,7 @@
 #include "kernels/matmul.h"
 #include "runtime/cpu_features.h"
 #include "runtime/thread_pool.h"
+#include "tensor/interleaved_rows.h"
 #include "tensor/quants.h"
 
 namespace nexus {
@@ -38,6 +39,29 @@ Weights make_weights(DType t, int64_t rows, int64_t cols) {
   }
   w.view = TensorView::matrix(t, rows, cols, w.bytes.data());
   return w;
+}
+
+// The run-time interleaved layouts (tensor/interleaved_rows.h) and their plain types.
+struct Interleaved {
+  DType plain, interleaved;
+  void (*interleave)(const void* rows8, int64_t cols, void* out);
+};
+const Interleaved kInterleaved[] = {{DType::Q4_K, DType::Q4_K_R8, interleave_q4_k_r8},
+                                    {DType::Q6_K, DType::Q6_K_R8, interleave_q6_k_r8}};
+
+// make_weights of t's plain type, rows interleaved by 8 when t is a run-time layout.
+Weights make_any_weights(DType t, int64_t rows, int64_t cols) {
+  for (const Interleaved& l : kInterleaved) {
+    if (l.interleaved != t) continue;
+    Weights w = make_weights(l.plain, rows, cols);
+    std::vector<uint8_t> x(w.bytes.size());
+    const size_t group = 8 * row_bytes(l.plain, cols);
+    for (int64_t g = 0; g < rows / 8; ++g) l.interleave(&w.bytes[g * group], cols, &x[g * group]);
+    w.bytes = std::move(x);
+    w.view = TensorView::matrix(t, rows, cols, w.bytes.data());
+    return w;
+  }
+  return make_weights(t, rows, cols);
 }
 
 // One dot product on a cache-resident row: the kernel's compute speed, per ISA level.
@@ -75,7 +99,7 @@ void BM_Matmul(benchmark::State& state, DType t) {
 // machine: args = n_tokens; 1024 x 2048 weights (one B1-sized projection slice).
 void BM_MatmulCpu(benchmark::State& state, DType t) {
   const int64_t rows = 1024, cols = 2048, n_tokens = state.range(0);
-  const Weights w = make_weights(t, rows, cols);
+  const Weights w = make_any_weights(t, rows, cols);
   ThreadPool pool(1);
   std::vector<float> x(n_tokens * cols), y(n_tokens * rows);
   std::mt19937 rng(2);
@@ -85,6 +109,24 @@ void BM_MatmulCpu(benchmark::State& state, DType t) {
     matmul(w.view, x.data(), n_tokens, y.data(), pool);
     benchmark::ClobberMemory();
   }
+  state.counters["MAC/s"] = benchmark::Counter(static_cast<double>(rows * cols * n_tokens),
+                                               benchmark::Counter::kIsIterationInvariantRate);
+}
+
+// Decode-shaped matmul on a matrix far larger than the caches (16384 x 5632, a B1-sized
+// ffn_down four times over) on every thread, by wall time: args = n_tokens. One token
+// measures the bandwidth a layout's kernel draws from DRAM; 8 tokens, its speed when the
+// weights stream from DRAM.
+void BM_MatmulDram(benchmark::State& state, DType t) {
+  const int64_t rows = 16384, cols = 5632, n_tokens = state.range(0);
+  const Weights w = make_any_weights(t, rows, cols);
+  ThreadPool pool(default_thread_count());
+  std::vector<float> x(n_tokens * cols, 0.5f), y(n_tokens * rows);
+  for (auto _ : state) {
+    matmul(w.view, x.data(), n_tokens, y.data(), pool);
+    benchmark::ClobberMemory();
+  }
+  state.SetBytesProcessed(state.iterations() * static_cast<int64_t>(w.bytes.size()));
   state.counters["MAC/s"] = benchmark::Counter(static_cast<double>(rows * cols * n_tokens),
                                                benchmark::Counter::kIsIterationInvariantRate);
 }
@@ -103,6 +145,24 @@ int register_all() {
       for (int64_t threads : {1, max_threads}) b->Args({tokens, threads});
     b->UseRealTime();
     benchmark::RegisterBenchmark(("matmul_cpu/" + name).c_str(), BM_MatmulCpu, t)->Arg(1)->Arg(8)->Arg(64);
+  }
+  // The interleaved layouts where this level has their kernel (the plain types' figures
+  // above are the comparison).
+  for (const Interleaved& l : kInterleaved) {
+    std::vector<DType> types = {l.plain};
+    if (kernels().entry(l.interleaved).gemm != nullptr) {
+      types.push_back(l.interleaved);
+      benchmark::RegisterBenchmark(("matmul_cpu/" + std::string(dtype_name(l.interleaved))).c_str(), BM_MatmulCpu,
+                                   l.interleaved)
+          ->Arg(1)
+          ->Arg(8)
+          ->Arg(64);
+    }
+    for (DType t : types)
+      benchmark::RegisterBenchmark(("matmul_dram/" + std::string(dtype_name(t))).c_str(), BM_MatmulDram, t)
+          ->Arg(1)
+          ->Arg(8)
+          ->UseRealTime();
   }
   benchmark::AddCustomContext("nexus_simd", simd_description());
   return 0;

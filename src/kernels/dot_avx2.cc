@@ -430,8 +430,8 @@ float dot_q5_k_q8_k(int n, const void* wv, const void* av) {
 // activation rows, unpacking each weight block once and reusing it from registers. The
 // dot is the T = 1 case and the gemm (GemmFn) runs the same kernel over rows and token
 // groups, so the two agree bitwise by construction. Per block and token the products go
-// straight into vector accumulators; Q8_0 and Q6_K sum them horizontally once per output,
-// Q4_K once per block (exactly, in integers: the order Q4_K_R8's kernel shares).
+// straight into vector accumulators; Q8_0 sums them horizontally once per output, Q4_K and
+// Q6_K once per block (exactly, in integers: the order their interleaved kernels share).
 namespace {
 
 #include "kernels/interleaved_tiles.inc"
@@ -541,12 +541,12 @@ struct Avx2Products {
 
 // x = d * sc_j * (q - 32) for sub-block j of 16. The products use the unsigned q; the
 // offset, 32 * sum_j sc_j * (bsum j), is one madd of the Q8_K bsums against the scales.
+// Each block's sums are reduced to exact integers per token, as in the scalar reference.
 template <int T>
 void tile_q6_k(int nb, const BlockQ6_K* w, const BlockQ8_K* const* a, float* y, size_t ys) {
   const __m256i m4 = _mm256_set1_epi8(0x0F);
   const __m256i m2 = _mm256_set1_epi8(0x03);
-  __m256 acc[T];
-  for (int t = 0; t < T; ++t) acc[t] = _mm256_setzero_ps();
+  __m256 acc = _mm256_setzero_ps();  // lane t: token t
   for (int b = 0; b < nb; ++b) {
     __m256i isum[T];
     for (int t = 0; t < T; ++t) isum[t] = _mm256_setzero_si256();
@@ -576,15 +576,14 @@ void tile_q6_k(int nb, const BlockQ6_K* w, const BlockQ8_K* const* a, float* y, 
         keep_in_registers<T>(isum);
       }
     }
-    const float wd = h2f(w[b].d);
     const __m256i sc16 = _mm256_cvtepi8_epi16(sc8);
-    for (int t = 0; t < T; ++t) {
-      const __m256i offset = _mm256_slli_epi32(_mm256_madd_epi16(load256(a[t][b].bsums), sc16), 5);
-      acc[t] = _mm256_fmadd_ps(_mm256_set1_ps(a[t][b].d * wd), _mm256_cvtepi32_ps(_mm256_sub_epi32(isum[t], offset)),
-                               acc[t]);
-    }
+    for (int t = 0; t < T; ++t)
+      isum[t] = _mm256_sub_epi32(isum[t], _mm256_slli_epi32(_mm256_madd_epi16(load256(a[t][b].bsums), sc16), 5));
+    // the scalar reference's step: acc + (a_d * d) * isum, isum exact
+    acc = _mm256_fmadd_ps(_mm256_mul_ps(token_scales<T>(a, b), _mm256_set1_ps(h2f(w[b].d))),
+                          _mm256_cvtepi32_ps(lane_sums<T>(isum)), acc);
   }
-  for (int t = 0; t < T; ++t) y[t * ys] = hsum(acc[t]);
+  store_lanes<T>(acc, y, ys);
 }
 
 template <int T>

@@ -12,6 +12,7 @@
 
 #include <cstdint>
 #include <type_traits>
+#include <utility>
 
 #include "kernels/dot_kernels.h"
 #include "kernels/kquant_scales.h"
@@ -283,7 +284,134 @@ void tile_q4_k_r8_x2(int nb, const BlockQ4_Kx8* wa, const BlockQ4_Kx8* wb, const
   for (int t = 0; t < T; ++t) _mm512_storeu_ps(y + t * ys, acc[t]);
 }
 
+// ---- Q6_K_R8 (BlockQ6_Kx8), the same scheme for 16-element sub-blocks with int8 scales.
+// Weights are the unsigned q (0..63) as vpdpbusd wants them; the offset, 32 * sum_s sc_s *
+// (bsum s), comes from the Q8_K bsums once per block (vpdpwssd against pairs of scales).
+
+// The high 2 bits of sub-block 4q + J, from the quad's qh bytes, moved to bits 4-5 (the
+// other bits are masked off by the caller). 16-bit shifts are safe: what crosses into a
+// byte from its neighbour lands outside bits 4-5.
+template <int J>
+__m256i q6_high_bits(__m256i h) {
+  return J == 0 ? _mm256_slli_epi16(h, 4) : J == 1 ? _mm256_slli_epi16(h, 2) : J == 2 ? h : _mm256_srli_epi16(h, 2);
+}
+template <int J>
+__m512i q6_high_bits(__m512i h) {
+  return J == 0 ? _mm512_slli_epi16(h, 4) : J == 1 ? _mm512_slli_epi16(h, 2) : J == 2 ? h : _mm512_srli_epi16(h, 2);
+}
+
+int32_t load_i32(const void* p) {
+  int32_t v;
+  __builtin_memcpy(&v, p, 4);
+  return v;
+}
+
+// The 8 rows' scales of sub-block s, or of the pair (s, s + 1) as int16 lane pairs.
+__m128i r8_scales(const BlockQ6_Kx8& g, int s) { return _mm_loadl_epi64(reinterpret_cast<const __m128i*>(g.scales[s])); }
+__m256i r8_scale_pairs(const BlockQ6_Kx8& g, int s) {
+  return _mm256_cvtepi8_epi16(_mm_unpacklo_epi8(r8_scales(g, s), r8_scales(g, s + 1)));
+}
+
+// One group of 8 rows in 256-bit lanes (one token, and a last odd group).
+template <int T>
+void tile_q6_k_r8(int nb, const BlockQ6_Kx8* w, const BlockQ8_K* const* a, float* y, size_t ys) {
+  const __m256i m4 = _mm256_set1_epi8(0x0F), m30 = _mm256_set1_epi8(0x30);
+  __m256 acc[T];
+  for (int t = 0; t < T; ++t) acc[t] = _mm256_setzero_ps();
+  for (int b = 0; b < nb; ++b) {
+    const BlockQ6_Kx8& g = w[b];
+    __m256i isum[T], p[T];
+    for (int t = 0; t < T; ++t) isum[t] = _mm256_setzero_si256();
+    const auto sub_block = [&](auto s_const) {
+      constexpr int s = decltype(s_const)::value;
+      for (int t = 0; t < T; ++t) p[t] = _mm256_setzero_si256();
+      for (int v = 0; v < 4; ++v) {
+        const __m256i l = load256(g.quad[s / 4].ql[(s / 2) % 2][v]);
+        const __m256i low = s % 2 ? _mm256_and_si256(_mm256_srli_epi16(l, 4), m4) : _mm256_and_si256(l, m4);
+        const __m256i q = _mm256_ternarylogic_epi32(low, q6_high_bits<s % 4>(load256(g.quad[s / 4].qh[v])), m30, 0xF8);
+        for (int t = 0; t < T; ++t)
+          p[t] = _mm256_dpbusd_epi32(p[t], q, _mm256_set1_epi32(load_i32(a[t][b].qs + 16 * s + 4 * v)));
+      }
+      const __m256i sc = _mm256_cvtepi8_epi32(r8_scales(g, s));
+      for (int t = 0; t < T; ++t) isum[t] = _mm256_add_epi32(isum[t], _mm256_mullo_epi32(p[t], sc));
+    };
+    [&]<int... S>(std::integer_sequence<int, S...>) {
+      (sub_block(std::integral_constant<int, S>{}), ...);
+    }(std::make_integer_sequence<int, 16>{});
+    for (int t = 0; t < T; ++t) p[t] = _mm256_setzero_si256();
+    for (int j = 0; j < 8; ++j) {
+      const __m256i sp = r8_scale_pairs(g, 2 * j);
+      for (int t = 0; t < T; ++t) p[t] = _mm256_dpwssd_epi32(p[t], sp, _mm256_set1_epi32(load_i32(a[t][b].bsums + 2 * j)));
+    }
+    const __m256 wd = _mm256_cvtph_ps(_mm_loadu_si128(reinterpret_cast<const __m128i*>(g.d)));
+    for (int t = 0; t < T; ++t) {
+      const __m256i total = _mm256_sub_epi32(isum[t], _mm256_slli_epi32(p[t], 5));
+      acc[t] = _mm256_fmadd_ps(_mm256_mul_ps(_mm256_set1_ps(a[t][b].d), wd), _mm256_cvtepi32_ps(total), acc[t]);
+    }
+  }
+  for (int t = 0; t < T; ++t) _mm256_storeu_ps(y + t * ys, acc[t]);
+}
+
+// Two adjacent groups (16 rows) in 512-bit lanes, as tile_q4_k_r8_x2.
+template <int T>
+void tile_q6_k_r8_x2(int nb, const BlockQ6_Kx8* wa, const BlockQ6_Kx8* wb, const BlockQ8_K* const* a, float* y,
+                     size_t ys) {
+  const __m512i m4 = _mm512_set1_epi8(0x0F), m30 = _mm512_set1_epi8(0x30);
+  __m512 acc[T];
+  for (int t = 0; t < T; ++t) acc[t] = _mm512_setzero_ps();
+  for (int b = 0; b < nb; ++b) {
+    const BlockQ6_Kx8& A = wa[b];
+    const BlockQ6_Kx8& B = wb[b];
+    __m512i isum[T], p[T];
+    for (int t = 0; t < T; ++t) isum[t] = _mm512_setzero_si512();
+    const auto sub_block = [&](auto s_const) {
+      constexpr int s = decltype(s_const)::value;
+      for (int t = 0; t < T; ++t) p[t] = _mm512_setzero_si512();
+      for (int v = 0; v < 4; ++v) {
+        const __m512i l = join(load256(A.quad[s / 4].ql[(s / 2) % 2][v]), load256(B.quad[s / 4].ql[(s / 2) % 2][v]));
+        const __m512i low = s % 2 ? _mm512_and_si512(_mm512_srli_epi16(l, 4), m4) : _mm512_and_si512(l, m4);
+        const __m512i h = join(load256(A.quad[s / 4].qh[v]), load256(B.quad[s / 4].qh[v]));
+        const __m512i q = _mm512_ternarylogic_epi32(low, q6_high_bits<s % 4>(h), m30, 0xF8);
+        for (int t = 0; t < T; ++t)
+          p[t] = _mm512_dpbusd_epi32(p[t], q, _mm512_set1_epi32(load_i32(a[t][b].qs + 16 * s + 4 * v)));
+      }
+      const __m512i sc = _mm512_cvtepi8_epi32(_mm_unpacklo_epi64(r8_scales(A, s), r8_scales(B, s)));
+      for (int t = 0; t < T; ++t) isum[t] = _mm512_add_epi32(isum[t], _mm512_mullo_epi32(p[t], sc));
+    };
+    [&]<int... S>(std::integer_sequence<int, S...>) {
+      (sub_block(std::integral_constant<int, S>{}), ...);
+    }(std::make_integer_sequence<int, 16>{});
+    for (int t = 0; t < T; ++t) p[t] = _mm512_setzero_si512();
+    for (int j = 0; j < 8; ++j) {
+      const __m512i sp = join(r8_scale_pairs(A, 2 * j), r8_scale_pairs(B, 2 * j));
+      for (int t = 0; t < T; ++t) p[t] = _mm512_dpwssd_epi32(p[t], sp, _mm512_set1_epi32(load_i32(a[t][b].bsums + 2 * j)));
+    }
+    const __m512 wd = _mm512_insertf32x8(_mm512_castps256_ps512(_mm256_cvtph_ps(_mm_loadu_si128(reinterpret_cast<const __m128i*>(A.d)))),
+                                         _mm256_cvtph_ps(_mm_loadu_si128(reinterpret_cast<const __m128i*>(B.d))), 1);
+    for (int t = 0; t < T; ++t) {
+      const __m512i total = _mm512_sub_epi32(isum[t], _mm512_slli_epi32(p[t], 5));
+      acc[t] = _mm512_fmadd_ps(_mm512_mul_ps(_mm512_set1_ps(a[t][b].d), wd), _mm512_cvtepi32_ps(total), acc[t]);
+    }
+  }
+  for (int t = 0; t < T; ++t) _mm512_storeu_ps(y + t * ys, acc[t]);
+}
+
 }  // namespace
+
+void gemm_q6_k_r8_q8_k(int n, const void* w, size_t w_stride, int n_rows, const void* a, size_t a_stride, int n_tok,
+                       float* y, size_t y_stride) {
+  interleaved_gemm<BlockQ6_Kx8>(n, w, w_stride, n_rows, a, a_stride, n_tok, y, y_stride,
+                                [](auto tok, int nb, const BlockQ6_Kx8* wg, int left_groups,
+                                   const BlockQ8_K* const* at, float* yg, size_t ys) {
+                                  constexpr int T = decltype(tok)::value;
+                                  if (T >= 2 && left_groups >= 2) {
+                                    tile_q6_k_r8_x2<T>(nb, wg, wg + nb, at, yg, ys);
+                                    return 2;
+                                  }
+                                  tile_q6_k_r8<T>(nb, wg, at, yg, ys);
+                                  return 1;
+                                });
+}
 
 // Batches run pairs of groups (tile_q4_k_r8_x2); one token runs the 8-row tile, which was
 // faster there: one stream 52-58 t/s against 45-47 with pairs, while 8 streams rose from

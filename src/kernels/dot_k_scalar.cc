@@ -154,7 +154,8 @@ float dot_q5_k_q8_k(int n, const void* wv, const void* av) {
   return sum;
 }
 
-// x = d * scale_s * (q - 32), q 6 bits, 16 sub-blocks of 16. Per 128-element half h:
+// x = d * scale_s * (q - 32), q 6 bits, 16 sub-blocks of 16. As for Q4_K, exact integer sums
+// per super-block and one fixed float step, so every Q6_K kernel agrees bit for bit. Per 128-element half h:
 // element 32k + l (k < 4, l < 32) has low 4 bits in ql[64h + l + 32*(k%2)] (low nibble for
 // k < 2, high for k >= 2) and high 2 bits at bit 2k of qh[32h + l].
 float dot_q6_k_q8_k(int n, const void* wv, const void* av) {
@@ -175,9 +176,21 @@ float dot_q6_k_q8_k(int n, const void* wv, const void* av) {
       }
       isum += w[b].scales[e0 / 16] * sub;
     }
-    sum += a[b].d * fp16_to_f32(w[b].d) * static_cast<float>(isum);
+    // one fused step per super-block, which every Q6_K kernel (plain or Q6_K_R8) takes
+    sum = std::fma(a[b].d * fp16_to_f32(w[b].d), static_cast<float>(isum), sum);
   }
   return sum;
+}
+
+float dot_q6_k_r8_row(int n, const void* group, int r, const void* a) {
+  std::vector<BlockQ6_K> row(static_cast<size_t>(n / kQK_K));
+  q6_k_r8_row(group, n, r, row.data());
+  return dot_q6_k_q8_k(n, row.data(), a);
+}
+
+void gemm_q6_k_r8_q8_k(int n, const void* w, size_t w_stride, int n_rows, const void* a, size_t a_stride, int n_tok,
+                       float* y, size_t y_stride) {
+  gemm_by_rows<dot_q6_k_r8_row>(n, w, w_stride, n_rows, a, a_stride, n_tok, y, y_stride);
 }
 
 }  // namespace nexus::scalar

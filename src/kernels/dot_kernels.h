@@ -28,6 +28,10 @@ float dot_q6_k_q8_k(int n, const void* w, const void* a);
 float dot_q4_k_r8_row(int n, const void* group, int r, const void* a);
 void gemm_q4_k_r8_q8_k(int n, const void* w, size_t w_stride, int n_rows, const void* a, size_t a_stride, int n_tok,
                        float* y, size_t y_stride);
+// The same pair for Q6_K_R8 (the same bits as dot_q6_k_q8_k).
+float dot_q6_k_r8_row(int n, const void* group, int r, const void* a);
+void gemm_q6_k_r8_q8_k(int n, const void* w, size_t w_stride, int n_rows, const void* a, size_t a_stride, int n_tok,
+                       float* y, size_t y_stride);
 // RowToF32Fn and the attention kernels (kernel_table.h), for KV cache rows.
 void f32_to_f32(int n, const void* row, float* out);
 void f16_to_f32(int n, const void* row, float* out);
@@ -90,6 +94,9 @@ float dot_q5_1_q8_1(int n, const void* w, const void* a);
 float dot_q5_k_q8_k(int n, const void* w, const void* a);
 // The same bits as avx2::gemm_q4_k_r8_q8_k (exact integer sums, the same float steps).
 void gemm_q4_k_r8_q8_k(int n, const void* w, size_t w_stride, int n_rows, const void* a, size_t a_stride, int n_tok,
+                       float* y, size_t y_stride);
+// Q6_K_R8 weights: the same bits as every Q6_K dot (exact integer sums, one float step).
+void gemm_q6_k_r8_q8_k(int n, const void* w, size_t w_stride, int n_rows, const void* a, size_t a_stride, int n_tok,
                        float* y, size_t y_stride);
 }  // namespace avx512
 

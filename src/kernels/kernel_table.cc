@@ -84,6 +84,10 @@ KernelTable::KernelTable(SimdLevel level) : level_(level) {
     set_dot(DType::Q5_1, avx512::dot_q5_1_q8_1);
     set_dot(DType::Q5_K, avx512::dot_q5_k_q8_k);
     kernels_[static_cast<int>(DType::Q4_K_R8)].gemm = avx512::gemm_q4_k_r8_q8_k;
+    // Q6_K_R8 only here: vpdpbusd sums a 16-element sub-block per row in one lane. With
+    // maddubs the AVX2 level gained nothing from the layout (bench/NOTES.md section 11).
+    kernels_[static_cast<int>(DType::Q6_K_R8)] =
+        DotKernel{DType::Q8_K, avx2::quantize_act_q8_k, nullptr, avx512::gemm_q6_k_r8_q8_k, nullptr, 8};
   }
 }
 

@@ -104,10 +104,15 @@ void run_rows(const BoundWeight& b, int64_t n_tokens, int64_t r_begin, int64_t r
     // Row tiles sized so a tile's weights stay in L2 while every token group of the batch
     // streams past them; each (row, token) result is computed the same way whatever the
     // tile or thread split (GemmFn matches the dot bitwise), so results are deterministic.
-    // Interleaved layouts (row_group > 1) are only ever given ranges of whole groups.
+    // Interleaved layouts (row_group > 1) are only ever given ranges of whole groups, and
+    // tiles of an even number of groups where they fit: their batch kernels take groups in
+    // pairs, and an odd group left at the end of each tile ran the slower single-group tile
+    // (4.6 % of an 8-stream step on B1, bench/NOTES.md section 12).
     const size_t w_stride = w.row_stride();
     const int64_t g = b.k->row_group;
-    const int64_t tile = std::max(g, std::clamp<int64_t>(static_cast<int64_t>(kGemmTileBytes / w_stride), 4, 256) / g * g);
+    const int64_t unit = g > 1 ? 2 * g : 1;
+    const int64_t fit = std::clamp<int64_t>(static_cast<int64_t>(kGemmTileBytes / w_stride), 4, 256);
+    const int64_t tile = fit >= unit ? fit / unit * unit : g;
     for (int64_t r0 = r_begin; r0 < r_end; r0 += tile) {
       const int64_t r1 = std::min(r0 + tile, r_end);
       b.k->gemm(n, w.row(r0), w_stride, static_cast<int>(r1 - r0), b.act, b.act_stride, static_cast<int>(n_tokens),

@@ -32,9 +32,8 @@ struct Layout {
   DType from, to;
   void (*interleave)(const void* rows8, int64_t cols, void* out);
 };
-// Q6_K_R8 was tried and not kept: it was no faster for 8 streams and made one-stream decode
-// on B1 slower (bench/NOTES.md section 11).
-constexpr Layout kLayouts[] = {{DType::Q4_K, DType::Q4_K_R8, interleave_q4_k_r8}};
+constexpr Layout kLayouts[] = {{DType::Q4_K, DType::Q4_K_R8, interleave_q4_k_r8},
+                               {DType::Q6_K, DType::Q6_K_R8, interleave_q6_k_r8}};
 
 const Layout* layout_for(DType t) {
   for (const Layout& l : kLayouts)

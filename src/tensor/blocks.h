@@ -127,6 +127,24 @@ struct BlockQ6_K {
 };
 static_assert(sizeof(BlockQ6_K) == 210);
 
+// Q6_K_R8, the run-time layout of Q6_K as Q4_K_R8 is of Q4_K: one super-block column of 8
+// rows, so that one 32-byte load of ql and one of qh give 4 consecutive weights of each row
+// for a 16-element sub-block (kernels/dot_avx512.cc). The bits of 4 sub-blocks (a quad) lie
+// together, so a kernel reads each block front to back. Same size as the 8 Q6_K blocks.
+struct BlockQ6_Kx8 {
+  fp16_t d[8];
+  int8_t scales[kQK_K / 16][8];  // [sub-block s][row r]
+  struct Quad {                  // sub-blocks 4q .. 4q + 3
+    // [pair p][v][4r + i]: the low nibble holds the low 4 bits of weight 4v + i of row r in
+    // sub-block 4q + 2p, the high nibble those in sub-block 4q + 2p + 1.
+    uint8_t ql[2][4][32];
+    // [v][4r + i]: bits 2j, 2j + 1 are the high 2 bits of weight 4v + i of row r in
+    // sub-block 4q + j.
+    uint8_t qh[4][32];
+  } quad[4];
+};
+static_assert(sizeof(BlockQ6_Kx8) == 8 * sizeof(BlockQ6_K));
+
 // Activation format for the k-quant dots: float scale, bsums = sums of each 16 qs.
 struct BlockQ8_K {
   float d;

@@ -35,6 +35,7 @@ constexpr std::array<DTypeTraits, kNumDTypeIds> make_traits() {
   set(DType::Q8_K, "Q8_K", kQK_K, sizeof(BlockQ8_K));
   // per row, as Q4_K: a group of 8 rows is 8 rows' bytes
   t[static_cast<size_t>(DType::Q4_K_R8)] = {"Q4_K_R8", kQK_K, sizeof(BlockQ4_K), true};
+  t[static_cast<size_t>(DType::Q6_K_R8)] = {"Q6_K_R8", kQK_K, sizeof(BlockQ6_K), true};
   return t;
 }
 

@@ -33,9 +33,10 @@ enum class DType : uint32_t {
   // Run-time layouts: made from a file type when a model loads, never read from or written
   // to a file (dtype_from_gguf and dtype_from_name refuse them).
   Q4_K_R8 = 31,  // Q4_K, rows interleaved in groups of 8 (BlockQ4_Kx8)
+  Q6_K_R8 = 32,  // Q6_K, rows interleaved in groups of 8 (BlockQ6_Kx8)
 };
 
-inline constexpr int kNumDTypeIds = 32;  // table size indexed by the numeric id
+inline constexpr int kNumDTypeIds = 33;  // table size indexed by the numeric id
 
 struct DTypeTraits {
   std::string_view name;   // "Q4_K", as GGUF tools print it

@@ -1,7 +1,7 @@
-// Run-time layout of Q4_K matrices with rows interleaved in groups of 8 (DType::Q4_K_R8,
-// BlockQ4_Kx8), made when a model loads so that the AVX2 and VNNI kernels keep one lane per
-// row (kernels/interleaved_tiles.inc). Each group takes exactly the bytes of the 8 rows it
-// replaces.
+// Run-time layouts of Q4_K and Q6_K matrices with rows interleaved in groups of 8
+// (DType::Q4_K_R8 / BlockQ4_Kx8, DType::Q6_K_R8 / BlockQ6_Kx8), made when a model loads so
+// that the SIMD kernels keep one lane per row (kernels/interleaved_tiles.inc,
+// kernels/dot_avx512.cc). Each group takes exactly the bytes of the 8 rows it replaces.
 #pragma once
 
 #include <cstdint>
@@ -14,5 +14,9 @@ void interleave_q4_k_r8(const void* rows8, int64_t cols, void* out);
 
 // The inverse for one row: row r < 8 of an interleaved group, as cols / 256 Q4_K blocks.
 void q4_k_r8_row(const void* group, int64_t cols, int r, void* out_row);
+
+// The same pair for Q6_K rows and BlockQ6_Kx8.
+void interleave_q6_k_r8(const void* rows8, int64_t cols, void* out);
+void q6_k_r8_row(const void* group, int64_t cols, int r, void* out_row);
 
 }  // namespace nexus
