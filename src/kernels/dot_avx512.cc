@@ -237,6 +237,8 @@ void tile_q4_k_r8_x2(int nb, const BlockQ4_Kx8* wa, const BlockQ4_Kx8* wb, const
   for (int b = 0; b < nb; ++b) {
     const BlockQ4_Kx8& A = wa[b];
     const BlockQ4_Kx8& B = wb[b];
+    prefetch_to_l2(wa, b);
+    prefetch_to_l2(wb, b);
     const R8Scales sa = unpack_r8_scales(A), sb = unpack_r8_scales(B);
     __m512i isum[T];
     for (int t = 0; t < T; ++t) isum[t] = _mm512_setzero_si512();
@@ -320,6 +322,7 @@ void tile_q6_k_r8(int nb, const BlockQ6_Kx8* w, const BlockQ8_K* const* a, float
   for (int t = 0; t < T; ++t) acc[t] = _mm256_setzero_ps();
   for (int b = 0; b < nb; ++b) {
     const BlockQ6_Kx8& g = w[b];
+    prefetch_to_l2(w, b);  // for one token too (39 -> 46 G multiply-adds/s)
     __m256i isum[T], p[T];
     for (int t = 0; t < T; ++t) isum[t] = _mm256_setzero_si256();
     const auto sub_block = [&](auto s_const) {
@@ -362,6 +365,8 @@ void tile_q6_k_r8_x2(int nb, const BlockQ6_Kx8* wa, const BlockQ6_Kx8* wb, const
   for (int b = 0; b < nb; ++b) {
     const BlockQ6_Kx8& A = wa[b];
     const BlockQ6_Kx8& B = wb[b];
+    prefetch_to_l2(wa, b);
+    prefetch_to_l2(wb, b);
     __m512i isum[T], p[T];
     for (int t = 0; t < T; ++t) isum[t] = _mm512_setzero_si512();
     const auto sub_block = [&](auto s_const) {
