@@ -74,7 +74,8 @@ KernelTable::KernelTable(SimdLevel level) : level_(level) {
     // Q8_0, Q4_K and Q6_K keep their AVX2 dot + gemm pairs: a dot alone would read each
     // weight once per token of a batch instead of once per group of 8 tokens. With VNNI dots
     // in their place, 8 streams on B1 Q4_K_M decoded at 1.1-1.4x one stream's tokens/s;
-    // with the pairs and Q4_K_R8, 2.9x (bench/NOTES.md section 11).
+    // with the pairs and Q4_K_R8, 2.9x; with Q6_K_R8 too, 3.3-4.1x (bench/NOTES.md sections
+    // 11 and 12).
     set_dot(DType::F32, avx512::dot_f32_f32);
     set_dot(DType::F16, avx512::dot_f16_f32);
     set_dot(DType::BF16, avx512::dot_bf16_f32);
@@ -84,8 +85,9 @@ KernelTable::KernelTable(SimdLevel level) : level_(level) {
     set_dot(DType::Q5_1, avx512::dot_q5_1_q8_1);
     set_dot(DType::Q5_K, avx512::dot_q5_k_q8_k);
     kernels_[static_cast<int>(DType::Q4_K_R8)].gemm = avx512::gemm_q4_k_r8_q8_k;
-    // Q6_K_R8 only here: vpdpbusd sums a 16-element sub-block per row in one lane. With
-    // maddubs the AVX2 level gained nothing from the layout (bench/NOTES.md section 11).
+    // Q6_K_R8 only here, where vpdpbusd sums a 16-element sub-block per row in one int32
+    // lane; the AVX2 level keeps the plain Q6_K gemm (an AVX2 tile for the layout has not
+    // been written since its bytes were laid out in reading order, NOTES section 12).
     kernels_[static_cast<int>(DType::Q6_K_R8)] =
         DotKernel{DType::Q8_K, avx2::quantize_act_q8_k, nullptr, avx512::gemm_q6_k_r8_q8_k, nullptr, 8};
   }

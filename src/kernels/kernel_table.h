@@ -59,7 +59,7 @@ struct DotKernel {
   DotFn dot = nullptr;                   // null: weight type not supported
   GemmFn gemm = nullptr;                 // null: matmul calls `dot` per element
   RowToF32Fn to_f32 = nullptr;           // F32, F16 and Q8_0 only (KV cache types)
-  int row_group = 1;                     // gemm takes rows in multiples of this (Q4_K_R8: 8)
+  int row_group = 1;                     // gemm takes rows in multiples of this (the _R8 layouts: 8)
 };
 
 class KernelTable {
