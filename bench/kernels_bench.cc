@@ -77,14 +77,11 @@ void BM_Dot(benchmark::State& state, DType t, SimdLevel level) {
   state.counters["MAC/s"] = benchmark::Counter(static_cast<double>(n), benchmark::Counter::kIsIterationInvariantRate);
 }
 
-// Full matmul at the process's SIMD level: args = (n_tokens, threads). 4096 x 4096 weights
-// do not fit in cache, so decode (n_tokens = 1) measures achieved memory bandwidth.
-void BM_Matmul(benchmark::State& state, DType t) {
-  const int64_t rows = 4096, cols = 4096, n_tokens = state.range(0);
-  static std::vector<Weights> cache(kNumDTypeIds);
-  Weights& w = cache[static_cast<int>(t)];
-  if (w.bytes.empty()) w = make_weights(t, rows, cols);
-  ThreadPool pool(static_cast<int>(state.range(1)));
+// Times matmul of w against n_tokens activation rows on `threads` threads; reports weight
+// bytes and multiply-adds per second.
+void time_matmul(benchmark::State& state, const Weights& w, int64_t n_tokens, int threads) {
+  const int64_t rows = w.view.rows(), cols = w.view.cols();
+  ThreadPool pool(threads);
   std::vector<float> x(n_tokens * cols, 0.5f), y(n_tokens * rows);
   for (auto _ : state) {
     matmul(w.view, x.data(), n_tokens, y.data(), pool);
@@ -93,6 +90,15 @@ void BM_Matmul(benchmark::State& state, DType t) {
   state.SetBytesProcessed(state.iterations() * static_cast<int64_t>(w.bytes.size()));
   state.counters["MAC/s"] = benchmark::Counter(static_cast<double>(rows * cols * n_tokens),
                                                benchmark::Counter::kIsIterationInvariantRate);
+}
+
+// Full matmul at the process's SIMD level: args = (n_tokens, threads). 4096 x 4096 weights
+// do not fit in cache, so decode (n_tokens = 1) measures achieved memory bandwidth.
+void BM_Matmul(benchmark::State& state, DType t) {
+  static std::vector<Weights> cache(kNumDTypeIds);
+  Weights& w = cache[static_cast<int>(t)];
+  if (w.bytes.empty()) w = make_weights(t, 4096, 4096);
+  time_matmul(state, w, state.range(0), static_cast<int>(state.range(1)));
 }
 
 // Single-threaded matmul timed by CPU time, so figures stay comparable on a loaded
@@ -118,17 +124,7 @@ void BM_MatmulCpu(benchmark::State& state, DType t) {
 // measures the bandwidth a layout's kernel draws from DRAM; 8 tokens, its speed when the
 // weights stream from DRAM.
 void BM_MatmulDram(benchmark::State& state, DType t) {
-  const int64_t rows = 16384, cols = 5632, n_tokens = state.range(0);
-  const Weights w = make_any_weights(t, rows, cols);
-  ThreadPool pool(default_thread_count());
-  std::vector<float> x(n_tokens * cols, 0.5f), y(n_tokens * rows);
-  for (auto _ : state) {
-    matmul(w.view, x.data(), n_tokens, y.data(), pool);
-    benchmark::ClobberMemory();
-  }
-  state.SetBytesProcessed(state.iterations() * static_cast<int64_t>(w.bytes.size()));
-  state.counters["MAC/s"] = benchmark::Counter(static_cast<double>(rows * cols * n_tokens),
-                                               benchmark::Counter::kIsIterationInvariantRate);
+  time_matmul(state, make_any_weights(t, 16384, 5632), state.range(0), default_thread_count());
 }
 
 int register_all() {

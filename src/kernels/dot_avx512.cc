@@ -1,7 +1,7 @@
 // AVX-512 (F/BW/VL/DQ) + VNNI dots. Integer blocks use vpdpbusd: u8 x s8 products summed in
 // groups of 4 straight into int32 lanes, no int16 saturation. Two 32-element blocks share
-// one 512-bit register; a trailing odd block uses the 256-bit form. Also the VNNI products
-// of the interleaved Q4_K tile (interleaved_tiles.inc).
+// one 512-bit register; a trailing odd block uses the 256-bit form. Also the kernels of the
+// interleaved layouts at this level: Q4_K_R8 (with interleaved_tiles.inc) and Q6_K_R8.
 //
 // Only intrinsics and plain C here: inline functions from shared headers would be compiled
 // with these flags and could be picked by the linker for scalar callers.
@@ -401,39 +401,59 @@ void tile_q6_k_r8_x2(int nb, const BlockQ6_Kx8* wa, const BlockQ6_Kx8* wb, const
   for (int t = 0; t < T; ++t) _mm512_storeu_ps(y + t * ys, acc[t]);
 }
 
+// The GemmFn of an interleaved layout at this level: batches take pairs of groups
+// (Tiles::pair) while two are left; one token, and a last odd group, the 8-row tile
+// (Tiles::single), which was faster for one token: Q4_K_R8's one stream 52-58 t/s against
+// 45-47 with pairs, while 8 streams rose from 149-161 to 166-182 t/s with them (bench/NOTES.md
+// section 11); Q6_K_R8's one-token DRAM matmul 35 against 31 GB/s (section 12).
+template <class Group, class Tiles>
+void paired_gemm(int n, const void* w, size_t w_stride, int n_rows, const void* a, size_t a_stride, int n_tok,
+                 float* y, size_t y_stride) {
+  interleaved_gemm<Group>(n, w, w_stride, n_rows, a, a_stride, n_tok, y, y_stride,
+                          [](auto tok, int nb, const Group* wg, int left_groups, const BlockQ8_K* const* at, float* yg,
+                             size_t ys) {
+                            constexpr int T = decltype(tok)::value;
+                            if (T >= 2 && left_groups >= 2) {
+                              Tiles::template pair<T>(nb, wg, wg + nb, at, yg, ys);
+                              return 2;
+                            }
+                            Tiles::template single<T>(nb, wg, at, yg, ys);
+                            return 1;
+                          });
+}
+
+struct Q4KR8Tiles {
+  template <int T>
+  static void pair(int nb, const BlockQ4_Kx8* wa, const BlockQ4_Kx8* wb, const BlockQ8_K* const* a, float* y, size_t ys) {
+    tile_q4_k_r8_x2<T>(nb, wa, wb, a, y, ys);
+  }
+  template <int T>
+  static void single(int nb, const BlockQ4_Kx8* w, const BlockQ8_K* const* a, float* y, size_t ys) {
+    tile_q4_k_r8<VnniProducts, T>(nb, w, a, y, ys);
+  }
+};
+
+struct Q6KR8Tiles {
+  template <int T>
+  static void pair(int nb, const BlockQ6_Kx8* wa, const BlockQ6_Kx8* wb, const BlockQ8_K* const* a, float* y, size_t ys) {
+    tile_q6_k_r8_x2<T>(nb, wa, wb, a, y, ys);
+  }
+  template <int T>
+  static void single(int nb, const BlockQ6_Kx8* w, const BlockQ8_K* const* a, float* y, size_t ys) {
+    tile_q6_k_r8<T>(nb, w, a, y, ys);
+  }
+};
+
 }  // namespace
+
+void gemm_q4_k_r8_q8_k(int n, const void* w, size_t w_stride, int n_rows, const void* a, size_t a_stride, int n_tok,
+                       float* y, size_t y_stride) {
+  paired_gemm<BlockQ4_Kx8, Q4KR8Tiles>(n, w, w_stride, n_rows, a, a_stride, n_tok, y, y_stride);
+}
 
 void gemm_q6_k_r8_q8_k(int n, const void* w, size_t w_stride, int n_rows, const void* a, size_t a_stride, int n_tok,
                        float* y, size_t y_stride) {
-  interleaved_gemm<BlockQ6_Kx8>(n, w, w_stride, n_rows, a, a_stride, n_tok, y, y_stride,
-                                [](auto tok, int nb, const BlockQ6_Kx8* wg, int left_groups,
-                                   const BlockQ8_K* const* at, float* yg, size_t ys) {
-                                  constexpr int T = decltype(tok)::value;
-                                  if (T >= 2 && left_groups >= 2) {
-                                    tile_q6_k_r8_x2<T>(nb, wg, wg + nb, at, yg, ys);
-                                    return 2;
-                                  }
-                                  tile_q6_k_r8<T>(nb, wg, at, yg, ys);
-                                  return 1;
-                                });
-}
-
-// Batches run pairs of groups (tile_q4_k_r8_x2); one token runs the 8-row tile, which was
-// faster there: one stream 52-58 t/s against 45-47 with pairs, while 8 streams rose from
-// 149-161 to 166-182 t/s with them (bench/NOTES.md section 11). So does a last odd group.
-void gemm_q4_k_r8_q8_k(int n, const void* w, size_t w_stride, int n_rows, const void* a, size_t a_stride, int n_tok,
-                       float* y, size_t y_stride) {
-  interleaved_gemm<BlockQ4_Kx8>(n, w, w_stride, n_rows, a, a_stride, n_tok, y, y_stride,
-                                [](auto tok, int nb, const BlockQ4_Kx8* wg, int left_groups,
-                                   const BlockQ8_K* const* at, float* yg, size_t ys) {
-                                  constexpr int T = decltype(tok)::value;
-                                  if (T >= 2 && left_groups >= 2) {
-                                    tile_q4_k_r8_x2<T>(nb, wg, wg + nb, at, yg, ys);
-                                    return 2;
-                                  }
-                                  tile_q4_k_r8<VnniProducts, T>(nb, wg, at, yg, ys);
-                                  return 1;
-                                });
+  paired_gemm<BlockQ6_Kx8, Q6KR8Tiles>(n, w, w_stride, n_rows, a, a_stride, n_tok, y, y_stride);
 }
 
 }  // namespace nexus::avx512

@@ -29,16 +29,19 @@ float q4_k_block_term(int isum, int msum, float d, float dmin, float a_d, float 
   return std::fma(v, a_d, sum);
 }
 
-// The reference GemmFn of an interleaved layout: one row_dot(n, group, r, act) per output.
-template <float (*row_dot)(int, const void*, int, const void*)>
+// The reference GemmFn of an interleaved layout: each row of a group back in the plain
+// layout (to_row), then the plain dot per token.
+template <class Plain, void (*to_row)(const void*, int64_t, int, void*), float (*dot)(int, const void*, const void*)>
 void gemm_by_rows(int n, const void* w, size_t w_stride, int n_rows, const void* a, size_t a_stride, int n_tok,
                   float* y, size_t y_stride) {
   const auto* wb = static_cast<const uint8_t*>(w);
   const auto* ab = static_cast<const uint8_t*>(a);
+  std::vector<Plain> row(static_cast<size_t>(n / kQK_K));
   for (int g = 0; g < n_rows / 8; ++g)
-    for (int r = 0; r < 8; ++r)
-      for (int t = 0; t < n_tok; ++t)
-        y[t * y_stride + 8 * g + r] = row_dot(n, wb + 8 * g * w_stride, r, ab + t * a_stride);
+    for (int r = 0; r < 8; ++r) {
+      to_row(wb + 8 * g * w_stride, n, r, row.data());
+      for (int t = 0; t < n_tok; ++t) y[t * y_stride + 8 * g + r] = dot(n, row.data(), ab + t * a_stride);
+    }
 }
 
 }  // namespace
@@ -116,15 +119,9 @@ float dot_q4_k_q8_k(int n, const void* wv, const void* av) {
   return sum;
 }
 
-float dot_q4_k_r8_row(int n, const void* group, int r, const void* a) {
-  std::vector<BlockQ4_K> row(static_cast<size_t>(n / kQK_K));
-  q4_k_r8_row(group, n, r, row.data());
-  return dot_q4_k_q8_k(n, row.data(), a);
-}
-
 void gemm_q4_k_r8_q8_k(int n, const void* w, size_t w_stride, int n_rows, const void* a, size_t a_stride, int n_tok,
                        float* y, size_t y_stride) {
-  gemm_by_rows<dot_q4_k_r8_row>(n, w, w_stride, n_rows, a, a_stride, n_tok, y, y_stride);
+  gemm_by_rows<BlockQ4_K, q4_k_r8_row, dot_q4_k_q8_k>(n, w, w_stride, n_rows, a, a_stride, n_tok, y, y_stride);
 }
 
 // As Q4_K with a 5th bit: element l of sub-block j has its high bit in bit j of qh[l].
@@ -182,15 +179,9 @@ float dot_q6_k_q8_k(int n, const void* wv, const void* av) {
   return sum;
 }
 
-float dot_q6_k_r8_row(int n, const void* group, int r, const void* a) {
-  std::vector<BlockQ6_K> row(static_cast<size_t>(n / kQK_K));
-  q6_k_r8_row(group, n, r, row.data());
-  return dot_q6_k_q8_k(n, row.data(), a);
-}
-
 void gemm_q6_k_r8_q8_k(int n, const void* w, size_t w_stride, int n_rows, const void* a, size_t a_stride, int n_tok,
                        float* y, size_t y_stride) {
-  gemm_by_rows<dot_q6_k_r8_row>(n, w, w_stride, n_rows, a, a_stride, n_tok, y, y_stride);
+  gemm_by_rows<BlockQ6_K, q6_k_r8_row, dot_q6_k_q8_k>(n, w, w_stride, n_rows, a, a_stride, n_tok, y, y_stride);
 }
 
 }  // namespace nexus::scalar

@@ -23,13 +23,10 @@ float dot_q3_k_q8_k(int n, const void* w, const void* a);
 float dot_q4_k_q8_k(int n, const void* w, const void* a);
 float dot_q5_k_q8_k(int n, const void* w, const void* a);
 float dot_q6_k_q8_k(int n, const void* w, const void* a);
-// The reference for Q4_K_R8 (tensor/interleaved_rows.h): row r < 8 of an interleaved group, and the
-// GemmFn built from it; both the same bits as dot_q4_k_q8_k on the plain row.
-float dot_q4_k_r8_row(int n, const void* group, int r, const void* a);
+// The reference GemmFns of Q4_K_R8 and Q6_K_R8 (tensor/interleaved_rows.h): each row back in
+// the plain layout, then the plain dot, so the same bits as dot_q4_k_q8_k / dot_q6_k_q8_k.
 void gemm_q4_k_r8_q8_k(int n, const void* w, size_t w_stride, int n_rows, const void* a, size_t a_stride, int n_tok,
                        float* y, size_t y_stride);
-// The same pair for Q6_K_R8 (the same bits as dot_q6_k_q8_k).
-float dot_q6_k_r8_row(int n, const void* group, int r, const void* a);
 void gemm_q6_k_r8_q8_k(int n, const void* w, size_t w_stride, int n_rows, const void* a, size_t a_stride, int n_tok,
                        float* y, size_t y_stride);
 // RowToF32Fn and the attention kernels (kernel_table.h), for KV cache rows.
