@@ -41,17 +41,9 @@ Weights make_weights(DType t, int64_t rows, int64_t cols) {
   return w;
 }
 
-// The run-time interleaved layouts (tensor/interleaved_rows.h) and their plain types.
-struct Interleaved {
-  DType plain, interleaved;
-  void (*interleave)(const void* rows8, int64_t cols, void* out);
-};
-const Interleaved kInterleaved[] = {{DType::Q4_K, DType::Q4_K_R8, interleave_q4_k_r8},
-                                    {DType::Q6_K, DType::Q6_K_R8, interleave_q6_k_r8}};
-
 // make_weights of t's plain type, rows interleaved by 8 when t is a run-time layout.
 Weights make_any_weights(DType t, int64_t rows, int64_t cols) {
-  for (const Interleaved& l : kInterleaved) {
+  for (const InterleavedLayout& l : kInterleavedLayouts) {
     if (l.interleaved != t) continue;
     Weights w = make_weights(l.plain, rows, cols);
     std::vector<uint8_t> x(w.bytes.size());
@@ -144,7 +136,7 @@ int register_all() {
   }
   // The interleaved layouts where this level has their kernel (the plain types' figures
   // above are the comparison).
-  for (const Interleaved& l : kInterleaved) {
+  for (const InterleavedLayout& l : kInterleavedLayouts) {
     std::vector<DType> types = {l.plain};
     if (kernels().entry(l.interleaved).gemm != nullptr) {
       types.push_back(l.interleaved);

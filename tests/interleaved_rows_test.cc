@@ -61,17 +61,14 @@ std::vector<uint8_t> random_rows(DType t, int64_t rows, int64_t cols, std::mt199
   return w;
 }
 
-// An interleaved layout and its plain type.
-struct Layout {
-  DType plain, interleaved;
-  void (*interleave)(const void*, int64_t, void*);
-  void (*row)(const void*, int64_t, int, void*);
-  GemmFn scalar_gemm;
-};
-const Layout kLayouts[] = {
-    {DType::Q4_K, DType::Q4_K_R8, interleave_q4_k_r8, q4_k_r8_row, scalar::gemm_q4_k_r8_q8_k},
-    {DType::Q6_K, DType::Q6_K_R8, interleave_q6_k_r8, q6_k_r8_row, scalar::gemm_q6_k_r8_q8_k},
-};
+// The reference gemm of an interleaved layout.
+GemmFn scalar_gemm_of(DType interleaved) {
+  switch (interleaved) {
+    case DType::Q4_K_R8: return scalar::gemm_q4_k_r8_q8_k;
+    case DType::Q6_K_R8: return scalar::gemm_q6_k_r8_q8_k;
+    default: return nullptr;
+  }
+}
 std::string name_of(DType t) { return std::string(dtype_name(t)); }
 
 std::vector<BlockQ8_K> q8_k_rows(int64_t n_tok, int64_t cols, std::mt19937& rng) {
@@ -86,7 +83,7 @@ std::vector<BlockQ8_K> q8_k_rows(int64_t n_tok, int64_t cols, std::mt19937& rng)
   return a;
 }
 
-std::vector<uint8_t> interleave(const Layout& l, const std::vector<uint8_t>& w, int64_t rows, int64_t cols) {
+std::vector<uint8_t> interleave(const InterleavedLayout& l, const std::vector<uint8_t>& w, int64_t rows, int64_t cols) {
   std::vector<uint8_t> out(w.size());
   const size_t group = 8 * row_bytes(l.plain, cols);
   for (int64_t g = 0; g < rows / 8; ++g) l.interleave(&w[g * group], cols, &out[g * group]);
@@ -97,7 +94,7 @@ bool same_bits(float a, float b) { return std::memcmp(&a, &b, 4) == 0; }
 
 TEST(InterleavedRows, InterleavingRoundTrips) {
   std::mt19937 rng(1);
-  for (const Layout& l : kLayouts)
+  for (const InterleavedLayout& l : kInterleavedLayouts)
     for (int64_t cols : {256, 768}) {
       const std::vector<uint8_t> w = random_rows(l.plain, 16, cols, rng);
       const std::vector<uint8_t> x = interleave(l, w, 16, cols);
@@ -112,7 +109,7 @@ TEST(InterleavedRows, InterleavingRoundTrips) {
 }
 
 TEST(InterleavedRows, AreNotFileTypes) {
-  for (const Layout& l : kLayouts) {
+  for (const InterleavedLayout& l : kInterleavedLayouts) {
     EXPECT_FALSE(dtype_from_gguf(static_cast<uint32_t>(l.interleaved)).has_value());
     EXPECT_FALSE(dtype_from_name(dtype_name(l.interleaved)).has_value());
     EXPECT_EQ(row_bytes(l.interleaved, 512), row_bytes(l.plain, 512));
@@ -123,7 +120,7 @@ TEST(InterleavedRows, AreNotFileTypes) {
 // scalar reference bit for bit (other types only agree within a tolerance).
 TEST(InterleavedRows, EveryLevelsPlainDotEqualsTheScalarBitwise) {
   std::mt19937 rng(2);
-  for (const Layout& l : kLayouts) {
+  for (const InterleavedLayout& l : kInterleavedLayouts) {
     const DotFn ref = kernels_for(SimdLevel::kScalar).entry(l.plain).dot;
     for (SimdLevel level : available_levels()) {
       const DotFn dot = kernels_for(level).entry(l.plain).dot;
@@ -149,8 +146,9 @@ TEST(InterleavedRows, EveryLevelsPlainDotEqualsTheScalarBitwise) {
 // rows asked for. The scalar reference gemm is checked the same way.
 TEST(InterleavedRows, GemmEqualsPlainDotBitwise) {
   std::mt19937 rng(3);
-  for (const Layout& l : kLayouts) {
-    std::vector<std::pair<std::string, GemmFn>> gemms = {{"scalar", l.scalar_gemm}};
+  for (const InterleavedLayout& l : kInterleavedLayouts) {
+    ASSERT_NE(scalar_gemm_of(l.interleaved), nullptr) << name_of(l.interleaved);
+    std::vector<std::pair<std::string, GemmFn>> gemms = {{"scalar", scalar_gemm_of(l.interleaved)}};
     for (SimdLevel level : available_levels())
       if (GemmFn g = kernels_for(level).entry(l.interleaved).gemm) gemms.emplace_back(simd_level_name(level), g);
     const DotFn dot = kernels_for(SimdLevel::kScalar).entry(l.plain).dot;
@@ -191,7 +189,7 @@ TEST(InterleavedRows, GemmEqualsPlainDotBitwise) {
 // d * -128 * (63 - 32).
 TEST(InterleavedRows, LargestSumsDoNotOverflow) {
   const int64_t rows = 8, cols = 512, nb = cols / kQK_K;
-  for (const Layout& l : kLayouts) {
+  for (const InterleavedLayout& l : kInterleavedLayouts) {
     std::vector<uint8_t> w(rows * row_bytes(l.plain, cols), 0xFF);
     double weight = 0;
     if (l.plain == DType::Q4_K) {
@@ -233,7 +231,7 @@ TEST(InterleavedRows, LargestSumsDoNotOverflow) {
 // matmul, matmul_rows and matmul_shared_input on interleaved views beside a plain one of an
 // odd row count: the same bits as on the plain views, on 1 and 2 threads.
 TEST(InterleavedRows, MatmulOnInterleavedViewsEqualsPlain) {
-  for (const Layout& l : kLayouts) {
+  for (const InterleavedLayout& l : kInterleavedLayouts) {
     if (kernels().entry(l.interleaved).gemm == nullptr) continue;  // no such kernel at this level
     std::mt19937 rng(4);
     const int64_t cols = 768;
@@ -277,7 +275,7 @@ TEST(InterleavedRows, MatmulOnInterleavedViewsEqualsPlain) {
 TEST(InterleavedRowsDeathTest, RowRangeSplittingAGroupAborts) {
   if (kernels().entry(DType::Q4_K_R8).gemm == nullptr) GTEST_SKIP() << "no Q4_K_R8 kernel at this level";
   std::mt19937 rng(5);
-  const std::vector<uint8_t> w = interleave(kLayouts[0], random_rows(DType::Q4_K, 16, 256, rng), 16, 256);
+  const std::vector<uint8_t> w = interleave(kInterleavedLayouts[0], random_rows(DType::Q4_K, 16, 256, rng), 16, 256);
   const TensorView v = TensorView::matrix(DType::Q4_K_R8, 16, 256, w.data());
   std::vector<float> x(256, 1.0f), y(16);
   EXPECT_DEATH(

@@ -27,17 +27,10 @@ void release_file_pages(const void* p, size_t n) {
 
 }  // namespace
 
-// The interleaved layout of a file type, and how to make it.
-struct Layout {
-  DType from, to;
-  void (*interleave)(const void* rows8, int64_t cols, void* out);
-};
-constexpr Layout kLayouts[] = {{DType::Q4_K, DType::Q4_K_R8, interleave_q4_k_r8},
-                               {DType::Q6_K, DType::Q6_K_R8, interleave_q6_k_r8}};
-
-const Layout* layout_for(DType t) {
-  for (const Layout& l : kLayouts)
-    if (l.from == t && kernels().entry(l.to).gemm != nullptr) return &l;
+// The interleaved layout of a file type, where this CPU's kernel table has a gemm for it.
+const InterleavedLayout* layout_for(DType t) {
+  for (const InterleavedLayout& l : kInterleavedLayouts)
+    if (l.plain == t && kernels().entry(l.interleaved).gemm != nullptr) return &l;
   return nullptr;
 }
 
@@ -71,14 +64,14 @@ Result<InterleavedWeights> interleave_weights(LlamaWeights& w, int threads) {
   for (TensorView* t : todo) {
     uint8_t* dst = out.storage.data() + offset;
     const auto* src = static_cast<const uint8_t*>(t->data);
-    const Layout& layout = *layout_for(t->type);
+    const InterleavedLayout& layout = *layout_for(t->type);
     const size_t group_bytes = 8 * t->row_stride();
     const int64_t cols = t->cols();
     pool.parallel_for(t->rows() / 8, 8, [&](int64_t g0, int64_t g1) {
       for (int64_t g = g0; g < g1; ++g) layout.interleave(src + g * group_bytes, cols, dst + g * group_bytes);
     });
     release_file_pages(t->data, t->nbytes);
-    t->type = layout.to;
+    t->type = layout.interleaved;
     t->data = dst;
     offset += (t->nbytes + kAlign - 1) / kAlign * kAlign;
   }

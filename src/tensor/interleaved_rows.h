@@ -6,6 +6,8 @@
 
 #include <cstdint>
 
+#include "tensor/dtype.h"
+
 namespace nexus {
 
 // Interleaves 8 consecutive Q4_K rows of `cols` elements (cols a multiple of 256, row r at
@@ -18,5 +20,16 @@ void q4_k_r8_row(const void* group, int64_t cols, int r, void* out_row);
 // The same pair for Q6_K rows and BlockQ6_Kx8.
 void interleave_q6_k_r8(const void* rows8, int64_t cols, void* out);
 void q6_k_r8_row(const void* group, int64_t cols, int r, void* out_row);
+
+// Every interleaved layout: its plain type, and the two functions above that make and undo it.
+struct InterleavedLayout {
+  DType plain, interleaved;
+  void (*interleave)(const void* rows8, int64_t cols, void* out);
+  void (*row)(const void* group, int64_t cols, int r, void* out_row);
+};
+inline constexpr InterleavedLayout kInterleavedLayouts[] = {
+    {DType::Q4_K, DType::Q4_K_R8, interleave_q4_k_r8, q4_k_r8_row},
+    {DType::Q6_K, DType::Q6_K_R8, interleave_q6_k_r8, q6_k_r8_row},
+};
 
 }  // namespace nexus
