@@ -292,6 +292,16 @@ TEST(MemoryBudget, BenchReportsStreamingRoofline) {
   EXPECT_GT(std::stod(m[1]), 0.0);
   ASSERT_TRUE(std::regex_search(r.out, m, std::regex("\"roofline_fraction\":([0-9.e+-]+)"))) << r.out;
   EXPECT_GT(std::stod(m[1]), 0.0);
+  // Time to first token against the resident part read alone plus one streamed decode pass.
+  ASSERT_TRUE(std::regex_search(r.out, m, std::regex("\"resident_read_alone_s\":([0-9.e+-]+)"))) << r.out;
+  const double read_alone = std::stod(m[1]);
+  EXPECT_GT(read_alone, 0.0);
+  ASSERT_TRUE(std::regex_search(r.out, m, std::regex("\"ttft_bound_s\":([0-9.e+-]+)"))) << r.out;
+  EXPECT_GT(std::stod(m[1]), read_alone);
+  ASSERT_TRUE(std::regex_search(r.out, m, std::regex("\"resident_first_touch_s\":([0-9.e+-]+)"))) << r.out;
+  EXPECT_GT(std::stod(m[1]), 0.0);
+  ASSERT_TRUE(std::regex_search(r.out, m, std::regex("\"ttft_s\":([0-9.e+-]+)"))) << r.out;
+  EXPECT_GT(std::stod(m[1]), 0.0);
 }
 
 }  // namespace

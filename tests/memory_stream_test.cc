@@ -1,7 +1,8 @@
 // The layer ring and its read backends on a plain file: bytes land where they should over many
 // passes, with io_uring (when the kernel allows it) and the forced pread fallback, with and
 // without O_DIRECT; the I/O-only passes bench takes as the streaming roofline read exactly the
-// streamed bytes; faults (short read, file changed) stop the stream with a clear error.
+// streamed bytes; faults (short read, file changed) stop the stream with a clear error; the
+// bench's reference reads (bandwidth, the resident part alone) report what they measured.
 #include <fcntl.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -9,6 +10,7 @@
 #include <gtest/gtest.h>
 
 #include <cstring>
+#include <filesystem>
 #include <fstream>
 #include <random>
 
@@ -251,6 +253,30 @@ TEST(LayerRing, StagedCopy) {
   }
 }
 
+int thread_count() {
+  int n = 0;
+  for (const auto& e : std::filesystem::directory_iterator("/proc/self/task")) n += e.is_directory() ? 1 : 0;
+  return n;
+}
+
+// The copy reads on threads of its own, which go once it has landed (at the next release).
+TEST(LayerRing, CopyThreadsGoWhenTheCopyIsOver) {
+  const Fixture f = make_fixture("copy_threads.bin");
+  Result<std::unique_ptr<LayerRing>> ring = LayerRing::open(f.path, f.layers, {});
+  ASSERT_TRUE(ring.ok()) << ring.error().message;
+  const int before = thread_count();
+  void* raw = nullptr;
+  ASSERT_EQ(posix_memalign(&raw, kPage, 64 * kPage), 0);
+  std::unique_ptr<uint8_t, decltype(&std::free)> buf(static_cast<uint8_t*>(raw), &std::free);
+  ASSERT_TRUE((*ring)->start_copy({{0, 64 * kPage, buf.get(), 0}}).ok());
+  EXPECT_GT(thread_count(), before);
+  ASSERT_TRUE((*ring)->wait_copy(0).ok());
+  EXPECT_EQ(std::memcmp(buf.get(), f.bytes.data(), 64 * kPage), 0);
+  ASSERT_TRUE((*ring)->acquire(0).ok());
+  (*ring)->release(0);
+  EXPECT_EQ(thread_count(), before);
+}
+
 // The output head in stages: wait_output(done) returns more rows than `done`, as many as the
 // landed stages hold, and seals every stage up to the one it returns for, in order; once the
 // whole head has landed it returns every row at once.
@@ -382,6 +408,36 @@ TEST(MemStats, CachedBytesAndBandwidth) {
   const uint64_t available = available_memory_bytes();
   EXPECT_GT(available, 64u << 20);
   EXPECT_LE(available, static_cast<uint64_t>(sysconf(_SC_PHYS_PAGES)) * static_cast<uint64_t>(sysconf(_SC_PAGESIZE)));
+}
+
+// The resident part's read time alone, taken in a child process: the ranges are touched and
+// read (the last one rounded up past the end of the file), the memory they land in is not
+// this process's, and a missing file is a clear error.
+TEST(MemStats, ResidentReadRunsInAChild) {
+  const Fixture f = make_fixture("fresh_read.bin");
+  std::vector<Extent> ranges = f.layers[1];
+  ranges.insert(ranges.end(), f.layers[4].begin(), f.layers[4].end());
+  const Result<ResidentReadTime> s = measure_resident_read(f.path, ranges);
+  ASSERT_TRUE(s.ok()) << s.error().message;
+  EXPECT_GT(s->read_s, 0.0);
+  EXPECT_GT(s->populate_s, 0.0);
+  // 64 MiB read into fresh memory by the child leave this process's peak where it was (a
+  // sparse file: the reads cost no disk).
+  const std::string big = test::temp_dir() + "/fresh_read_big.bin";
+  {
+    const int fd = ::open(big.c_str(), O_CREAT | O_TRUNC | O_WRONLY, 0644);
+    ASSERT_GE(fd, 0);
+    ASSERT_EQ(::ftruncate(fd, 64 << 20), 0);
+    ::close(fd);
+  }
+  const uint64_t peak_before = process_memory().peak_rss;
+  const Result<ResidentReadTime> big_s = measure_resident_read(big, {{0, 64 << 20}});
+  ASSERT_TRUE(big_s.ok()) << big_s.error().message;
+  EXPECT_LT(process_memory().peak_rss, peak_before + (16 << 20));
+  ::unlink(big.c_str());
+  const Result<ResidentReadTime> missing = measure_resident_read(test::temp_dir() + "/no_such_file.bin", ranges);
+  ASSERT_FALSE(missing.ok());
+  EXPECT_NE(missing.error().message.find("no_such_file.bin"), std::string::npos) << missing.error().message;
 }
 
 }  // namespace

@@ -9,6 +9,7 @@
 #include <cerrno>
 #include <cmath>
 #include <cstring>
+#include <span>
 
 namespace nexus {
 namespace {
@@ -22,12 +23,14 @@ constexpr uint64_t kCopyTag = uint64_t{1} << 63;  // + chunk index: the resident
 // is already at the device ahead of them (with 32 the pass still fell 4-5 layers behind).
 constexpr int kCopyWindow = 8;
 constexpr uint64_t kCopyChunk = uint64_t{2} << 20;
+// The copy lands in fresh anonymous memory, and in a VM the first touch of a page is what
+// costs: B3's 1.13 GiB at 1.5G kept both vCPUs busy for the whole first pass while the disk
+// read 0.5-0.9 GB/s of its 2.4-2.8 (sampled from /proc/stat and /proc/diskstats). Each copy
+// chunk is read by its own pread thread, whose O_DIRECT read faults its pages in: the faults
+// of the chunks in flight run side by side, on every CPU, instead of one after another on the
+// stream's reaper thread (bench/NOTES.md section 13).
+constexpr int kCopyThreads = kCopyWindow;
 constexpr uint64_t kAlign = 4096;
-#ifdef MADV_POPULATE_WRITE
-constexpr int kMadvPopulateWrite = MADV_POPULATE_WRITE;
-#else
-constexpr int kMadvPopulateWrite = 23;  // Linux 5.14
-#endif
 
 double seconds(std::chrono::steady_clock::duration d) { return std::chrono::duration<double>(d).count(); }
 
@@ -104,6 +107,7 @@ LayerRing::~LayerRing() {
     copy_next_ = copy_.size();  // what the copy has not issued is not read
     cv_.wait(lock, [&] { return in_flight_ == 0; });
   }
+  copy_backend_.reset();
   backend_.reset();
   for (Slot& s : slots_)
     if (s.buf) ::munmap(s.buf, slot_bytes_);
@@ -150,7 +154,6 @@ void LayerRing::on_read_done(const ReadRequest& r, int64_t result) {
     }
     if (copy_next_ == copy_.size() && copy_in_flight_ == 0) {
       copy_s_ = seconds(Clock::now() - copy_start_);
-      copy_overlap_bytes_ = stats_.bytes_read - copy_stream_bytes0_;
       copy_done_now = true;
     }
   } else {
@@ -222,14 +225,14 @@ std::vector<ReadRequest>& LayerRing::batch() const {
 }
 
 void LayerRing::start_reads(std::vector<ReadRequest>& requests) {
-  // The copy's destination is fresh memory: its pages are faulted in here, before the
-  // backend's submission lock is taken. Faulted inside the submit (about 1 ms per 2 MiB chunk
-  // here), they kept that lock busy from the reaper thread, and a forward pass starting the
-  // next layer's reads waited up to 0.43 s for it (traced on B3 at 1.5G). Where the kernel
-  // lacks MADV_POPULATE_WRITE (before 5.14) the submit faults them as before.
-  for (const ReadRequest& r : requests)
-    if (r.tag & kCopyTag) ::madvise(r.dst, r.len, kMadvPopulateWrite);
-  if (!requests.empty()) backend_->submit(requests);
+  // collect_chunks_locked puts the copy's reads first: they go to the copy's own threads.
+  const auto is_copy = [](const ReadRequest& r) { return (r.tag & kCopyTag) != 0; };
+  NX_CHECK(std::is_partitioned(requests.begin(), requests.end(), is_copy), "copy reads after stream reads in a batch");
+  const auto stream_begin = std::partition_point(requests.begin(), requests.end(), is_copy);
+  const std::span<const ReadRequest> all(requests);
+  const size_t n_copy = static_cast<size_t>(stream_begin - requests.begin());
+  if (n_copy > 0) copy_backend_->submit(all.first(n_copy));
+  if (n_copy < all.size()) backend_->submit(all.subspan(n_copy));
   requests.clear();
 }
 
@@ -359,14 +362,20 @@ void LayerRing::release(int il) {
     break;
   }
   pump_locked(reads);
+  // The copy's threads go once it is over (landed or failed): no read of it is left to start.
+  std::unique_ptr<ReadBackend> copy_over;
+  if (copy_backend_ && copy_in_flight_ == 0 && (copy_next_ == copy_.size() || !copy_error_.empty()))
+    copy_over = std::move(copy_backend_);
   lock.unlock();
   start_reads(reads);
 }
 
 Status LayerRing::start_copy(const std::vector<CopyPiece>& pieces) {
+  NX_CHECK(!copy_backend_ && copy_.empty() && stage_pending_.empty(), "one resident copy per ring");
+  NX_ASSIGN_OR_RETURN(copy_backend_, make_read_backend(IoBackendKind::kPread, fd_, kCopyWindow, kCopyThreads,
+                                                       [this](const ReadRequest& q, int64_t res) { on_read_done(q, res); }));
   std::vector<ReadRequest>& reads = batch();
   std::unique_lock lock(mu_);
-  NX_CHECK(copy_.empty() && stage_pending_.empty(), "one resident copy per ring");
   int last_stage = 0;
   for (const CopyPiece& p : pieces) {
     NX_CHECK(p.offset % kAlign == 0 && p.len % kAlign == 0 && reinterpret_cast<uintptr_t>(p.dst) % kAlign == 0,
@@ -381,7 +390,6 @@ Status LayerRing::start_copy(const std::vector<CopyPiece>& pieces) {
   copy_stage_done_ = -1;
   advance_copy_stage_locked();  // stages without pieces are complete
   copy_start_ = Clock::now();
-  copy_stream_bytes0_ = stats_.bytes_read;
   collect_chunks_locked(reads);
   lock.unlock();
   start_reads(reads);
@@ -411,11 +419,6 @@ int LayerRing::copy_stage_done() const {
 double LayerRing::copy_seconds() const {
   std::lock_guard lock(mu_);
   return copy_s_;
-}
-
-uint64_t LayerRing::copy_overlap_bytes() const {
-  std::lock_guard lock(mu_);
-  return copy_overlap_bytes_;
 }
 
 Result<IoOnlyRate> LayerRing::measure_io_only(int warmup, int passes) {
@@ -485,7 +488,6 @@ void LayerRing::reset_stats() {
   const bool busy = in_flight_ > 0;
   stats_ = StreamStats{};
   stats_.depth = depth_;
-  if (copy_s_ == 0) copy_stream_bytes0_ = 0;  // the copy's overlap counts from here
   busy_since_ = Clock::now();
   idle_valid_ = idle_valid_ && !busy;
   if (idle_valid_) idle_since_ = busy_since_;

@@ -5,7 +5,7 @@
 // The file is opened with O_DIRECT (page-aligned buffers and ranges) so streamed weights do not
 // also fill the page cache; where O_DIRECT is refused the reads are buffered and each range is
 // dropped from the cache (posix_fadvise DONTNEED) once read. Reads go through io_reader.h
-// (io_uring, or pread threads).
+// (io_uring, or pread threads; the resident copy always on pread threads of its own).
 //
 // Faults stop the stream: a read error or a short read fails the acquire() that waits on it and
 // every later one, with a message naming the file and offset; a file whose size or modification
@@ -79,7 +79,8 @@ class LayerRing {
   Result<const uint8_t*> acquire(int il);
   void release(int il);
 
-  // The resident copy at load, read in the background through the same reader while forward
+  // The resident copy at load, read in the background on pread threads of its own (one per
+  // chunk in flight, so the destination's fresh pages fault in side by side) while forward
   // passes run, so the first pass computes each layer as soon as that layer's part has landed
   // instead of after the whole copy. Pieces are read in the order given, each into its own
   // destination; stage s is complete when every piece of a stage <= s has landed. One copy
@@ -98,9 +99,6 @@ class LayerRing {
   int copy_stage_done() const;
   // Wall time from start_copy to the last piece landing; 0 until then.
   double copy_seconds() const;
-  // Stream bytes read between start_copy and the copy's end: reads that shared the device with
-  // the copy (and so may have lengthened copy_seconds()).
-  uint64_t copy_overlap_bytes() const;
 
   // The stream with no compute: acquires and releases every streamed layer in order for
   // `warmup` (>= 1) + `passes` forward passes through this ring's reader, slots, chunks and
@@ -141,10 +139,10 @@ class LayerRing {
 
   LayerRing() = default;
   // Reads are chosen under mu_ (collect_chunks_locked, pump_locked, restart_locked append them
-  // to a batch) and started by start_reads after mu_ is released: the backend's submit can
-  // fault in the destination pages (the resident copy's fresh memory, about 1 ms per 2 MiB
-  // here), and submitting under mu_ starved the forward pass of the lock: a trace showed the
-  // first pass blocked on it for 0.44 s while the copy's completions kept re-taking it.
+  // to a batch) and started by start_reads after mu_ is released: a submit can fault in its
+  // destination pages (fresh memory, about 1 ms per 2 MiB here), and when the copy was
+  // submitted under mu_ the forward pass starved of the lock: a trace showed the first pass
+  // blocked on it for 0.44 s while the copy's completions kept re-taking it.
   std::vector<ReadRequest>& batch() const;  // this thread's, emptied, with room for capacity_
   void start_reads(std::vector<ReadRequest>& requests);
   void on_read_done(const ReadRequest& r, int64_t result);
@@ -192,7 +190,6 @@ class LayerRing {
   std::string copy_error_;
   Clock::time_point copy_start_{};
   double copy_s_ = 0;
-  uint64_t copy_stream_bytes0_ = 0, copy_overlap_bytes_ = 0;
   uint64_t resident_bytes_read_ = 0;
   // statistics and the adaptive depth
   StreamStats stats_;
@@ -200,7 +197,10 @@ class LayerRing {
   bool idle_valid_ = false;
   double ema_compute_s_ = 0;  // per layer
   bool io_only_ = false;      // measure_io_only running: the depth stays at the slot count
-  std::unique_ptr<ReadBackend> backend_;
+  std::unique_ptr<ReadBackend> backend_;       // the stream's reads
+  // The resident copy's reads: pread threads (kCopyThreads), from start_copy until the copy is
+  // over (released by the first release() after).
+  std::unique_ptr<ReadBackend> copy_backend_;
 };
 
 }  // namespace nexus

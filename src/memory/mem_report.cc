@@ -22,7 +22,6 @@ MemoryReport memory_report(Model& model, const std::string& path) {
     r.stream = t->stats();
     r.resident_read_s = t->load_read_seconds();
     if (const LayerRing* ring = t->ring()) {
-      r.resident_read_overlap = ring->copy_overlap_bytes();
       r.backend = std::string(ring->backend_name()) + (ring->direct() ? " O_DIRECT" : " buffered+DONTNEED");
     }
   }
@@ -57,6 +56,12 @@ Result<IoOnlyRate> measure_stream_io_only(Model& model, int warmup, int passes) 
   TieredWeights* t = model.impl().tiered.get();
   if (!t) return IoOnlyRate{};
   return t->measure_io_only(warmup, passes);
+}
+
+Result<ResidentReadTime> measure_resident_read_alone(Model& model, const std::string& path) {
+  const TieredWeights* t = model.impl().tiered.get();
+  if (!t) return ResidentReadTime{};
+  return measure_resident_read(path, t->resident_extents());
 }
 
 void reset_stream_stats(Model& model) {

@@ -6,6 +6,7 @@
 #include <string>
 
 #include "memory/layer_stream.h"
+#include "memory/mem_stats.h"
 #include "nexus/nexus.h"
 
 namespace nexus {
@@ -20,7 +21,6 @@ struct MemoryReport {
   uint64_t file_cached = 0;            // model file pages in the page cache now
   uint64_t proc_read_bytes = 0;        // /proc/self/io read_bytes
   double resident_read_s = 0;          // time the resident copy took to land (0 until it has)
-  uint64_t resident_read_overlap = 0;  // stream bytes read beside the copy meanwhile
   std::string backend;                 // "io_uring O_DIRECT", ...
   StreamStats stream;
   uint64_t peak_total() const { return peak_rss + file_cached; }
@@ -38,6 +38,10 @@ std::string describe_memory_plan(Model& model);
 // The stream's I/O-only rate (LayerRing::measure_io_only): `warmup` untimed passes, then
 // `passes` timed ones. An empty rate for a model that streams nothing.
 Result<IoOnlyRate> measure_stream_io_only(Model& model, int warmup, int passes);
+
+// The resident copy's ranges of the model file read alone (measure_resident_read); zeros for
+// a model loaded without a budget.
+Result<ResidentReadTime> measure_resident_read_alone(Model& model, const std::string& path);
 
 // Resets the stream's statistics (start of a measured region).
 void reset_stream_stats(Model& model);

@@ -5,7 +5,9 @@
 
 #include <cstdint>
 #include <string>
+#include <vector>
 
+#include "memory/residency_plan.h"
 #include "nexus/result.h"
 
 namespace nexus {
@@ -37,5 +39,17 @@ Status drop_file_cache(const std::string& path);
 // reads after dropping the cache where O_DIRECT is refused), reading at most max_bytes in file
 // order with 32 reads of 2 MiB in flight (io_uring, else pread threads).
 Result<double> measure_file_read_bandwidth(const std::string& path, uint64_t max_bytes);
+
+// The resident part of a budgeted load read alone: the byte ranges `extents` of `path`
+// (aligned to 4096) into fresh anonymous memory, as the load's copy reads them (O_DIRECT,
+// 2 MiB, 8 in flight on 8 threads), nothing else running. Timed in two steps: the fresh
+// pages' first touch (in a VM with free page reporting, as here, it can cost more than the
+// disk: bench/NOTES.md section 13), then the reads into the touched memory (the disk alone).
+// Runs in a child process (fork), so this process's peak RSS and memory are unchanged.
+struct ResidentReadTime {
+  double populate_s = 0;  // first touch of the destination pages
+  double read_s = 0;      // the reads, into memory already touched
+};
+Result<ResidentReadTime> measure_resident_read(const std::string& path, const std::vector<Extent>& extents);
 
 }  // namespace nexus

@@ -115,7 +115,8 @@ Result<std::unique_ptr<TieredWeights>> TieredWeights::create(const std::string& 
   std::vector<Extent> res_ranges;
   for (size_t i = 0; i < in.tensors.size(); ++i)
     if (plan.resident[i]) res_ranges.push_back({in.tensors[i].offset, in.tensors[i].nbytes});
-  const std::vector<Extent> res_extents = merge_extents(res_ranges, kAlign);
+  tw->resident_extents_ = merge_extents(res_ranges, kAlign);
+  const std::vector<Extent>& res_extents = tw->resident_extents_;
   std::vector<uint64_t> res_dst;
   for (const Extent& e : res_extents) {
     res_dst.push_back(tw->arena_bytes_);

@@ -19,6 +19,7 @@
 #include <cstdint>
 #include <memory>
 #include <string>
+#include <vector>
 
 #include "gguf/gguf.h"
 #include "memory/io_reader.h"
@@ -70,11 +71,14 @@ class TieredWeights {
   // forward pass when something streams) and bytes read so far.
   double load_read_seconds() const;
   uint64_t resident_bytes_read() const;
+  // The file ranges the resident copy reads (aligned, merged).
+  const std::vector<Extent>& resident_extents() const { return resident_extents_; }
 
  private:
   TieredWeights() = default;
   PlanInput input_;
   ResidencyPlan plan_;
+  std::vector<Extent> resident_extents_;
   uint8_t* arena_ = nullptr;
   uint64_t arena_bytes_ = 0;
   std::unique_ptr<LayerSource> source_;
