@@ -42,13 +42,17 @@ Result<double> measure_file_read_bandwidth(const std::string& path, uint64_t max
 
 // The resident part of a budgeted load read alone: the byte ranges `extents` of `path`
 // (aligned to 4096) into fresh anonymous memory, as the load's copy reads them (O_DIRECT,
-// 2 MiB, 8 in flight on 8 threads), nothing else running. Timed in two steps: the fresh
-// pages' first touch (in a VM with free page reporting, as here, it can cost more than the
-// disk: bench/NOTES.md section 13), then the reads into the touched memory (the disk alone).
-// Runs in a child process (fork), so this process's peak RSS and memory are unchanged.
+// 2 MiB, 8 in flight on 8 threads), nothing else running. Fresh pages cost their first touch,
+// and in a VM that hands free memory back to its host that can cost more than the disk, by an
+// amount that depends on how recently the memory was freed (bench/NOTES.md section 13). So
+// the touch is timed twice and apart from the reads: on memory as the system gives it, then
+// on memory this process has just handed back (the least a fresh page costs here); then the
+// reads into that touched memory (the disk alone). Runs in a child process (fork), so this
+// process's peak RSS and memory are unchanged.
 struct ResidentReadTime {
-  double populate_s = 0;  // first touch of the destination pages
-  double read_s = 0;      // the reads, into memory already touched
+  double first_touch_s = 0;  // touching fresh memory as the system gives it
+  double warm_touch_s = 0;   // touching memory just handed back
+  double read_s = 0;         // the reads, into memory already touched
 };
 Result<ResidentReadTime> measure_resident_read(const std::string& path, const std::vector<Extent>& extents);
 
