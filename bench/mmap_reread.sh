@@ -37,7 +37,8 @@ drop_cache() {
   python3 -c 'import os,sys; fd=os.open(sys.argv[1], os.O_RDONLY); os.posix_fadvise(fd, 0, 0, os.POSIX_FADV_DONTNEED); os.close(fd)' "$1"
 }
 
-# One run of `nexus run -n $2` in a fresh cgroup limited to $1; prints "<block input bytes>
+# One run of `nexus run -n $2 --no-repack` (the file's layout, as mapped: the interleaved
+# layouts would be copies in anonymous memory) in a fresh cgroup limited to $1; prints "<block input bytes>
 # <wall s> <generation t/s> <limit hits> <cgroup peak bytes>".
 one_run() {
   local limit=$1 n=$2 out
@@ -45,7 +46,7 @@ one_run() {
   echo "$limit" > "$cg/memory.limit_in_bytes"
   drop_cache "$model"
   out=$(sh -c 'echo $$ > "$1/cgroup.procs"; shift; exec /usr/bin/time -f "TIME %I %e" "$@"' sh "$cg" \
-          "$nexus" run -m "$model" -p "Once upon a time" -n "$n" --temp 0 -c 1024 2>&1 >/dev/null)
+          "$nexus" run -m "$model" -p "Once upon a time" -n "$n" --temp 0 -c 1024 --no-repack 2>&1 >/dev/null)
   local failcnt max
   failcnt=$(cat "$cg/memory.failcnt")
   max=$(cat "$cg/memory.max_usage_in_bytes")
@@ -63,8 +64,10 @@ echo "model: $model ($size bytes); nexus run -n $n1 vs -n $n2, whole-file mmap (
 echo "| cgroup limit | read -n $n1 | read -n $n2 | read per token | / model size | gen t/s (-n $n2) | cgroup peak |"
 echo "| --- | ---: | ---: | ---: | ---: | ---: | ---: |"
 for limit in "${limits[@]}"; do
-  read -r b1 _ _ _ _ < <(one_run "$limit" "$n1")
-  read -r b2 _ tps2 _ max2 < <(one_run "$limit" "$n2")
+  r1=$(one_run "$limit" "$n1")
+  r2=$(one_run "$limit" "$n2")
+  read -r b1 _ _ _ _ <<<"$r1"
+  read -r b2 _ tps2 _ max2 <<<"$r2"
   per=$(( (b2 - b1) / (n2 - n1) ))
   awk -v l="$limit" -v b1="$b1" -v b2="$b2" -v per="$per" -v size="$size" -v tps="$tps2" -v max="$max2" 'BEGIN {
     printf "| %s | %.1f MiB | %.1f MiB | %.1f MiB | %.3f | %s | %.1f MiB |\n", l, b1 / 2^20, b2 / 2^20, per / 2^20, per / size, tps, max / 2^20 }'
