@@ -189,8 +189,27 @@ double timed_parallel(size_t n, int threads, Body body) {
   return std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
 }
 
-// The child's side of measure_resident_read.
-ChildReport resident_read_in_child(const std::string& path, const std::vector<Extent>& extents) {
+// The ranges of `extents` cut into the copy's 2 MiB reads, back to back from offset 0.
+struct ChunkedRead {
+  uint64_t offset, len, dst;
+};
+std::vector<ChunkedRead> chunk_reads(const std::vector<Extent>& extents, uint64_t* total) {
+  constexpr uint64_t kChunk = uint64_t{2} << 20;
+  std::vector<ChunkedRead> reads;
+  *total = 0;
+  for (const Extent& e : extents)
+    for (uint64_t done = 0; done < e.len; done += kChunk) {
+      const uint64_t len = std::min(kChunk, e.len - done);
+      reads.push_back({e.offset + done, len, *total});
+      *total += len;
+    }
+  return reads;
+}
+
+// The child's side of measure_resident_read: `first` and `again` are mappings of the reads'
+// total size that nothing has touched yet.
+ChildReport resident_read_in_child(const std::string& path, const std::vector<ChunkedRead>& reads, uint8_t* first,
+                                   uint8_t* again, uint64_t total) {
   ChildReport rep;
   int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC | O_DIRECT);
   const bool direct = fd >= 0;
@@ -199,41 +218,23 @@ ChildReport resident_read_in_child(const std::string& path, const std::vector<Ex
     rep.error = errno;
     return rep;
   }
-  // The load's copy: 2 MiB reads, 8 in flight, each on its own thread (layer_stream.cc).
-  constexpr uint64_t kChunk = uint64_t{2} << 20;
+  // As the load's copy reads: 2 MiB reads, 8 in flight, each on its own thread (layer_stream.cc).
   constexpr int kThreads = 8;
-  struct Read {
-    uint64_t offset, len, dst;
-  };
-  std::vector<Read> reads;
-  uint64_t total = 0;
-  for (const Extent& e : extents)
-    for (uint64_t done = 0; done < e.len; done += kChunk) {
-      const uint64_t len = std::min(kChunk, e.len - done);
-      reads.push_back({e.offset + done, len, total});
-      total += len;
-    }
-  if (total == 0) return rep;
-  // Fresh memory twice: first as the pool gives it, then right after handing that back, when
-  // the same pages come back as cheaply as fresh memory gets here.
-  uint8_t* base = nullptr;
-  for (double* touch_s : {&rep.time.first_touch_s, &rep.time.warm_touch_s}) {
-    if (base) ::munmap(base, total);
-    void* raw = ::mmap(nullptr, total, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
-    if (raw == MAP_FAILED) {
-      rep.error = errno;
-      return rep;
-    }
-    base = static_cast<uint8_t*>(raw);
-    *touch_s = timed_parallel(reads.size(), kThreads, [&](size_t k) {
+  auto touch = [&](uint8_t* base) {
+    return timed_parallel(reads.size(), kThreads, [&](size_t k) {
       for (uint64_t at = 0; at < reads[k].len; at += 4096) base[reads[k].dst + at] = 0;
     });
-  }
+  };
+  // Fresh memory twice: first as the system gives it, then right after handing that back,
+  // when the same pages come back as cheaply as fresh memory gets here.
+  rep.time.first_touch_s = touch(first);
+  ::madvise(first, total, MADV_DONTNEED);
+  rep.time.warm_touch_s = touch(again);
   std::atomic<int> error{0};
   rep.time.read_s = timed_parallel(reads.size(), kThreads, [&](size_t k) {
-    const Read& r = reads[k];
+    const ChunkedRead& r = reads[k];
     for (uint64_t got = 0; got < r.len && error.load() == 0;) {
-      const ssize_t n = ::pread(fd, base + r.dst + got, r.len - got, static_cast<off_t>(r.offset + got));
+      const ssize_t n = ::pread(fd, again + r.dst + got, r.len - got, static_cast<off_t>(r.offset + got));
       if (n < 0 && errno == EINTR) continue;
       if (n < 0) error.store(errno);
       if (n <= 0) break;  // an error, or the end of the file (the last range is rounded up)
@@ -248,18 +249,41 @@ ChildReport resident_read_in_child(const std::string& path, const std::vector<Ex
 }  // namespace
 
 Result<ResidentReadTime> measure_resident_read(const std::string& path, const std::vector<Extent>& extents) {
+  uint64_t total = 0;
+  const std::vector<ChunkedRead> reads = chunk_reads(extents, &total);
+  if (total == 0) return ResidentReadTime{};
+  // The child's memory is mapped here, untouched (so not in this process's resident set): the
+  // child maps nothing itself, which under AddressSanitizer could land on stale shadow.
+  void* maps[2] = {MAP_FAILED, MAP_FAILED};
+  for (void*& m : maps) m = ::mmap(nullptr, total, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+  auto unmap = [&] {
+    for (void* m : maps)
+      if (m != MAP_FAILED) ::munmap(m, total);
+  };
+  if (maps[0] == MAP_FAILED || maps[1] == MAP_FAILED) {
+    const int err = errno;
+    unmap();
+    return make_error(format("cannot map %llu bytes to read '%s' into: %s", static_cast<unsigned long long>(total),
+                             path.c_str(), std::strerror(err)));
+  }
   int fds[2];
-  if (::pipe2(fds, O_CLOEXEC) != 0) return make_error(format("pipe: %s", std::strerror(errno)));
+  if (::pipe2(fds, O_CLOEXEC) != 0) {
+    const int err = errno;
+    unmap();
+    return make_error(format("pipe: %s", std::strerror(err)));
+  }
   const pid_t pid = ::fork();
   if (pid < 0) {
     const int err = errno;
     ::close(fds[0]);
     ::close(fds[1]);
+    unmap();
     return make_error(format("fork: %s", std::strerror(err)));
   }
   if (pid == 0) {  // the child: only this thread exists; it measures, reports and exits
     ::close(fds[0]);
-    const ChildReport rep = resident_read_in_child(path, extents);
+    const ChildReport rep =
+        resident_read_in_child(path, reads, static_cast<uint8_t*>(maps[0]), static_cast<uint8_t*>(maps[1]), total);
     const ssize_t n = ::write(fds[1], &rep, sizeof rep);
     ::_exit(n == sizeof rep ? 0 : 1);
   }
@@ -273,6 +297,7 @@ Result<ResidentReadTime> measure_resident_read(const std::string& path, const st
   int wstatus = 0;
   while (::waitpid(pid, &wstatus, 0) < 0 && errno == EINTR) {
   }
+  unmap();
   if (n != sizeof rep) return make_error(format("reading '%s' into fresh memory: the measuring process failed", path.c_str()));
   if (rep.error != 0)
     return make_error(format("reading '%s' into fresh memory: %s", path.c_str(), std::strerror(rep.error)));
