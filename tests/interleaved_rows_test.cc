@@ -341,16 +341,25 @@ TEST(InterleavedRows, RepackedModelComputesTheSameLogits) {
   EXPECT_EQ(std::memcmp(la.data(), lb.data(), 4 * la.size()), 0) << "repacked logits differ";
 
   // Under a budget nothing is repacked and most layers stream from the file as stored.
+  // The budget is the minimum the error names plus 1 MiB. The minimum counts the process's
+  // resident set, which can grow between the probe and the load (under AddressSanitizer it
+  // once grew past the 1 MiB): then the probe is taken again.
   LoadOptions budget = plain;
   budget.budget_ctx = 64;
-  budget.mem_budget = 1;
-  const Result<std::shared_ptr<Model>> probe = Model::load(q4_k_m_model(), budget);
-  ASSERT_FALSE(probe.ok());
-  std::smatch m;
-  ASSERT_TRUE(std::regex_search(probe.error().message, m, std::regex("the minimum is ([0-9.]+) MiB")))
-      << probe.error().message;
-  budget.mem_budget = static_cast<uint64_t>(std::stod(m[1]) * (1 << 20)) + (1 << 20);
-  Result<std::shared_ptr<Model>> c = Model::load(q4_k_m_model(), budget);
+  Result<std::shared_ptr<Model>> c = make_error("not loaded");
+  for (int attempt = 0; attempt < 3 && !c.ok(); ++attempt) {
+    budget.mem_budget = 1;
+    const Result<std::shared_ptr<Model>> probe = Model::load(q4_k_m_model(), budget);
+    ASSERT_FALSE(probe.ok());
+    std::smatch m;
+    ASSERT_TRUE(std::regex_search(probe.error().message, m, std::regex("the minimum is ([0-9.]+) MiB")))
+        << probe.error().message;
+    budget.mem_budget = static_cast<uint64_t>(std::stod(m[1]) * (1 << 20)) + (1 << 20);
+    c = Model::load(q4_k_m_model(), budget);
+    if (!c.ok()) {
+      ASSERT_NE(c.error().message.find("too small"), std::string::npos) << c.error().message;
+    }
+  }
   ASSERT_TRUE(c.ok()) << c.error().message;
   ASSERT_NE((*c)->impl().layer_source(), nullptr) << (*c)->impl().tiered->describe();
   EXPECT_EQ((*c)->impl().interleaved.n_tensors, 0u);
