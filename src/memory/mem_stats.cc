@@ -230,19 +230,34 @@ ChildReport resident_read_in_child(const std::string& path, const std::vector<Ch
   rep.time.first_touch_s = touch(first);
   ::madvise(first, total, MADV_DONTNEED);
   rep.time.warm_touch_s = touch(again);
-  std::atomic<int> error{0};
-  rep.time.read_s = timed_parallel(reads.size(), kThreads, [&](size_t k) {
-    const ChunkedRead& r = reads[k];
-    for (uint64_t got = 0; got < r.len && error.load() == 0;) {
-      const ssize_t n = ::pread(fd, again + r.dst + got, r.len - got, static_cast<off_t>(r.offset + got));
-      if (n < 0 && errno == EINTR) continue;
-      if (n < 0) error.store(errno);
-      if (n <= 0) break;  // an error, or the end of the file (the last range is rounded up)
-      got += static_cast<uint64_t>(n);
-    }
-  });
+  // The reads through the copy's reader (io_reader.h's pread threads), all queued at once.
+  std::mutex mu;
+  std::condition_variable cv;
+  size_t done = 0;
+  int error = 0;
+  Result<std::unique_ptr<ReadBackend>> backend = make_read_backend(
+      IoBackendKind::kPread, fd, static_cast<int>(reads.size()), kThreads, [&](const ReadRequest&, int64_t res) {
+        std::lock_guard lock(mu);
+        if (res < 0 && error == 0) error = static_cast<int>(-res);  // short only at the end of the file
+        ++done;
+        cv.notify_all();
+      });
+  if (!backend.ok()) {
+    rep.error = EIO;
+    return rep;
+  }
+  std::vector<ReadRequest> requests;
+  for (const ChunkedRead& r : reads) requests.push_back({r.offset, static_cast<uint32_t>(r.len), again + r.dst, 0});
+  const auto t0 = std::chrono::steady_clock::now();
+  (*backend)->submit(requests);
+  {
+    std::unique_lock lock(mu);
+    cv.wait(lock, [&] { return done == reads.size(); });
+  }
+  rep.time.read_s = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+  backend->reset();
   if (!direct) ::posix_fadvise(fd, 0, 0, POSIX_FADV_DONTNEED);
-  rep.error = error.load();
+  rep.error = error;
   return rep;
 }
 
