@@ -14,12 +14,14 @@
 
 #include <sys/types.h>
 
+#include <atomic>
 #include <chrono>
 #include <condition_variable>
 #include <cstdint>
 #include <memory>
 #include <mutex>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "memory/io_reader.h"
@@ -80,7 +82,8 @@ class LayerRing {
   void release(int il);
 
   // The resident copy at load, read in the background on pread threads of its own (one per
-  // chunk in flight, so the destination's fresh pages fault in side by side) while forward
+  // chunk in flight, so the destination's fresh pages fault in side by side; threads at the
+  // idle CPU policy fault the pages of chunks not yet issued ahead of their reads) while forward
   // passes run, so the first pass computes each layer as soon as that layer's part has landed
   // instead of after the whole copy. Pieces are read in the order given, each into its own
   // destination; stage s is complete when every piece of a stage <= s has landed. One copy
@@ -150,6 +153,7 @@ class LayerRing {
   void start_fill_locked(int slot, int layer);
   void collect_chunks_locked(std::vector<ReadRequest>& out);
   void advance_copy_stage_locked();
+  void populate_copy();  // a populate thread's loop
   bool copy_landing_locked() const;  // started, not all landed, no error
   void restart_locked(std::unique_lock<std::mutex>& lock, int il, std::vector<ReadRequest>& out);
   Status check_file_locked();
@@ -201,6 +205,12 @@ class LayerRing {
   // The resident copy's reads: pread threads (kCopyThreads), from start_copy until the copy is
   // over (released by the first release() after).
   std::unique_ptr<ReadBackend> copy_backend_;
+  // Threads faulting in the copy's destination ahead of its reads (kPopulateThreads, started
+  // by start_copy, joined with the copy's threads); see populate_copy().
+  std::vector<std::thread> populate_threads_;
+  std::atomic<size_t> populate_next_{0};  // the next copy chunk to fault in
+  std::atomic<size_t> copy_issued_{0};    // copy_next_, for the populate threads (no lock)
+  std::atomic<bool> populate_stop_{false};
 };
 
 }  // namespace nexus

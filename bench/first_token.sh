@@ -1,0 +1,54 @@
+#!/usr/bin/env bash
+# Time to first token under a budget against its bound (issue 6, point 5), run after run:
+# `nexus bench --mem-budget B -p 0 -n 4 -r 1 -c 1024 --json` for each budget, ROUNDS times,
+# one line per run. With HOLD_MIB set, another process (fresh_pages --hold) keeps that much
+# fresh memory for the length of each run, so the run gets what a busier machine leaves
+# (bench/NOTES.md section 14).
+#
+# Usage: bench/first_token.sh [NEXUS] [MODEL] [BUDGETS...]
+#   defaults: ./build/nexus /work/bench-models/b3-q4_k_m.gguf 1G 1.5G; ROUNDS=3, HOLD_MIB unset
+set -euo pipefail
+
+nexus=${1:-./build/nexus}
+model=${2:-/work/bench-models/b3-q4_k_m.gguf}
+shift $(( $# < 2 ? $# : 2 ))
+budgets=("$@")
+[ ${#budgets[@]} -gt 0 ] || budgets=(1G 1.5G)
+rounds=${ROUNDS:-3}
+hold=${HOLD_MIB:-}
+fresh_pages=${FRESH_PAGES:-$(dirname "$nexus")/bench/fresh_pages}
+
+[ -x "$nexus" ] || { echo "first_token: no nexus binary at '$nexus'" >&2; exit 1; }
+[ -r "$model" ] || { echo "first_token: cannot read '$model'" >&2; exit 1; }
+if [ -n "$hold" ]; then
+  [ -x "$fresh_pages" ] || { echo "first_token: HOLD_MIB needs fresh_pages (set FRESH_PAGES)" >&2; exit 1; }
+fi
+
+holder=
+cleanup() { [ -z "$holder" ] || kill "$holder" 2>/dev/null || true; }
+trap cleanup EXIT
+
+for ((r = 1; r <= rounds; ++r)); do
+  for b in "${budgets[@]}"; do
+    if [ -n "$hold" ]; then
+      "$fresh_pages" --threads 2 --hold 600 "$hold" > /dev/null &
+      holder=$!
+      sleep 2  # until its memory is faulted in
+    fi
+    json=$("$nexus" bench -m "$model" -p 0 -n 4 -r 1 -c 1024 --mem-budget "$b" --json 2> /dev/null)
+    if [ -n "$holder" ]; then
+      kill "$holder"; wait "$holder" 2> /dev/null || true; holder=
+      sleep 2
+    fi
+    echo "$json" | python3 -c '
+import json, sys
+budget, hold = sys.argv[1], sys.argv[2]
+j = [json.loads(l) for l in sys.stdin if l.strip()][-1]
+t, b, ro = j["ttft_s"], j["ttft_bound_s"], j["ttft_bound_reads_only_s"]
+v = lambda bound: ("within" if t <= bound else "over") + " by %.0f ms" % (1e3 * abs(bound - t))
+print("budget %s%s: first token %.3f s; bound %.3f s: %s (reads %.3f + touch %.3f + pass %.3f); reads only %.3f s: %s; first touch %.3f s"
+      % (budget, ", %s MiB held" % hold if hold else "", t, b, v(b), j["resident_read_s"], j["resident_touch_s"],
+         ro - j["resident_read_s"], ro, v(ro), j["resident_first_touch_s"]))
+' "$b" "$hold"
+  done
+done
