@@ -3,7 +3,10 @@
 # `nexus bench --mem-budget B -p 0 -n 4 -r 1 -c 1024 --json` for each budget, ROUNDS times,
 # one line per run. With HOLD_MIB set, another process (fresh_pages --hold) keeps that much
 # fresh memory for the length of each run, so the run gets what a busier machine leaves
-# (bench/NOTES.md section 14).
+# (bench/NOTES.md section 14). Each run is followed, after the same pause, by
+# `bench --resident-read-only` for the same budget: the resident part read alone into fresh
+# memory by a process of its own, which starts where the run's load started; the first token
+# is also held against that read + the run's streamed pass (section 15).
 #
 # Usage: bench/first_token.sh [NEXUS] [MODEL] [BUDGETS...]
 #   defaults: ./build/nexus /work/bench-models/b3-q4_k_m.gguf 1G 1.5G; ROUNDS=3, HOLD_MIB unset
@@ -28,27 +31,46 @@ holder=
 cleanup() { [ -z "$holder" ] || kill "$holder" 2>/dev/null || true; }
 trap cleanup EXIT
 
+# Runs `nexus bench` with "$@" for budget $b, with the memory holder around it if asked.
+bench_run() {
+  if [ -n "$hold" ]; then
+    "$fresh_pages" --threads 2 --hold 600 "$hold" > /dev/null &
+    holder=$!
+    sleep 2  # until its memory is faulted in
+  fi
+  "$nexus" bench -m "$model" -p 0 -n 4 -r 1 -c 1024 --mem-budget "$b" --json "$@" 2> /dev/null
+  if [ -n "$holder" ]; then
+    kill "$holder"; wait "$holder" 2> /dev/null || true; holder=
+  fi
+  sleep 4
+}
+
 for ((r = 1; r <= rounds; ++r)); do
   for b in "${budgets[@]}"; do
-    if [ -n "$hold" ]; then
-      "$fresh_pages" --threads 2 --hold 600 "$hold" > /dev/null &
-      holder=$!
-      sleep 2  # until its memory is faulted in
+    # Each follows the other's kind of process as often: the order turns every round.
+    if ((r % 2)); then
+      json=$(bench_run)
+      alone=$(bench_run --resident-read-only)
+    else
+      alone=$(bench_run --resident-read-only)
+      json=$(bench_run)
     fi
-    json=$("$nexus" bench -m "$model" -p 0 -n 4 -r 1 -c 1024 --mem-budget "$b" --json 2> /dev/null)
-    if [ -n "$holder" ]; then
-      kill "$holder"; wait "$holder" 2> /dev/null || true; holder=
-      sleep 2
-    fi
-    echo "$json" | python3 -c '
+    printf '%s\n%s\n' "$json" "$alone" | python3 -c '
 import json, sys
 budget, hold = sys.argv[1], sys.argv[2]
-j = [json.loads(l) for l in sys.stdin if l.strip()][-1]
+lines = [json.loads(l) for l in sys.stdin if l.strip()]
+j = [l for l in lines if l.get("test") != "resident_read"][-1]
+a = [l for l in lines if l.get("test") == "resident_read"][-1]
 t, b, ro = j["ttft_s"], j["ttft_bound_s"], j["ttft_bound_reads_only_s"]
+pass_s = ro - j["resident_read_s"]
+own = a["resident_fresh_read_s"] + pass_s
 v = lambda bound: ("within" if t <= bound else "over") + " by %.0f ms" % (1e3 * abs(bound - t))
-print("budget %s%s: first token %.3f s; bound %.3f s: %s (reads %.3f + touch %.3f + pass %.3f); reads only %.3f s: %s; first touch %.3f s"
+print("budget %s%s: first token %.3f s; bound %.3f s: %s (reads %.3f + touch %.3f + pass %.3f); reads only %.3f s: %s; "
+      "read alone in its own process %.3f + pass = %.3f s: %s%s"
       % (budget, ", %s MiB held" % hold if hold else "", t, b, v(b), j["resident_read_s"], j["resident_touch_s"],
-         ro - j["resident_read_s"], ro, v(ro), j["resident_first_touch_s"]))
+         pass_s, ro, v(ro), a["resident_fresh_read_s"], own, v(own),
+         "" if a["resident_bytes"] == j["resident_bytes"] else
+         " (that process planned %d bytes, the run copied %d)" % (a["resident_bytes"], j["resident_bytes"])))
 ' "$b" "$hold"
   done
 done

@@ -185,6 +185,34 @@ TEST(MemoryBudget, ResidentCopyIsReadOnlyAfterTheFirstPass) {
   EXPECT_FALSE(head.writable);
 }
 
+// What `bench --resident-read-only` reads alone for the first token's bound is what a load with
+// the same options copies: the same ranges, planned from the header alone; none without a
+// budget, the load's error for too small a one.
+TEST(MemoryBudget, PlannedResidentExtentsAreWhatTheLoadCopies) {
+  const LoadOptions o = budget_options(6 << 20, "auto");
+  const Result<std::vector<Extent>> planned = planned_resident_extents(model_path(), o);
+  ASSERT_TRUE(planned.ok()) << planned.error().message;
+  Result<std::shared_ptr<Model>> m = Model::load(model_path(), o);
+  ASSERT_TRUE(m.ok()) << m.error().message;
+  const std::vector<Extent>& copied = (*m)->impl().tiered->resident_extents();
+  ASSERT_FALSE(copied.empty());
+  ASSERT_EQ(planned->size(), copied.size());
+  for (size_t i = 0; i < copied.size(); ++i) {
+    EXPECT_EQ((*planned)[i].offset, copied[i].offset) << i;
+    EXPECT_EQ((*planned)[i].len, copied[i].len) << i;
+  }
+  LoadOptions plain = o;
+  plain.mem_budget = 0;
+  const Result<std::vector<Extent>> none = planned_resident_extents(model_path(), plain);
+  ASSERT_TRUE(none.ok());
+  EXPECT_TRUE(none->empty());
+  LoadOptions tiny = o;
+  tiny.mem_budget = 1;
+  const Result<std::vector<Extent>> refused = planned_resident_extents(model_path(), tiny);
+  ASSERT_FALSE(refused.ok());
+  EXPECT_NE(refused.error().message.find("minimum"), std::string::npos) << refused.error().message;
+}
+
 // A budget that holds everything: all weights copied resident, nothing streamed, same logits.
 TEST(MemoryBudget, AllResidentCopyIsBitIdentical) {
   Trace copied;
@@ -300,7 +328,7 @@ TEST(MemoryBudget, BenchReportsStreamingRoofline) {
   ASSERT_TRUE(std::regex_search(r.out, m, std::regex("\"resident_touch_s\":([0-9.e+-]+)"))) << r.out;
   const double touch = std::stod(m[1]);
   EXPECT_GT(touch, 0.0);
-  ASSERT_TRUE(std::regex_search(r.out, m, std::regex("\"resident_first_touch_s\":([0-9.e+-]+)"))) << r.out;
+  ASSERT_TRUE(std::regex_search(r.out, m, std::regex("\"resident_fresh_read_s\":([0-9.e+-]+)"))) << r.out;
   EXPECT_GT(std::stod(m[1]), 0.0);
   ASSERT_TRUE(std::regex_search(r.out, m, std::regex("\"ttft_bound_reads_only_s\":([0-9.e+-]+)"))) << r.out;
   const double bound_reads = std::stod(m[1]);
@@ -309,6 +337,20 @@ TEST(MemoryBudget, BenchReportsStreamingRoofline) {
   EXPECT_NEAR(std::stod(m[1]), bound_reads + touch, 1e-6);
   ASSERT_TRUE(std::regex_search(r.out, m, std::regex("\"ttft_s\":([0-9.e+-]+)"))) << r.out;
   EXPECT_GT(std::stod(m[1]), 0.0);
+
+  // The same reads in a process of their own, with no load: the ranges the load would copy.
+  const test::CommandResult alone = test::run_nexus("bench -m '" + model_path() +
+                                                    "' -p 0 -n 4 -c 128 -t 1 --json --resident-read-only --mem-budget " + budget);
+  ASSERT_EQ(alone.exit_code, 0) << alone.err;
+  ASSERT_TRUE(std::regex_search(alone.out, m, std::regex("\"resident_fresh_read_s\":([0-9.e+-]+)"))) << alone.out;
+  EXPECT_GT(std::stod(m[1]), 0.0);
+  ASSERT_TRUE(std::regex_search(alone.out, m, std::regex("\"resident_bytes\":([0-9]+)"))) << alone.out;
+  EXPECT_GT(std::stoull(m[1]), 0u);
+  EXPECT_EQ(alone.out.find("tokens_per_s"), std::string::npos) << alone.out;  // no tests ran
+  const test::CommandResult unbudgeted =
+      test::run_nexus("bench -m '" + model_path() + "' -p 0 -n 4 -c 128 --resident-read-only");
+  EXPECT_NE(unbudgeted.exit_code, 0);
+  EXPECT_NE(unbudgeted.err.find("--resident-read-only needs --mem-budget"), std::string::npos) << unbudgeted.err;
 }
 
 }  // namespace

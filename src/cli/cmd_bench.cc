@@ -41,6 +41,9 @@ CommandRun setup_bench(CLI::App& sub) {
   sub.add_option("--kv-type", o->kv_type, "KV cache element type: f32, f16, q8_0")->capture_default_str();
   auto no_repack = std::make_shared<bool>(false);
   sub.add_flag("--no-repack", *no_repack, "keep weights in the file's layout (LoadOptions::repack)");
+  sub.add_flag("--resident-read-only", o->resident_read_only,
+               "with --mem-budget: instead of loading and testing, time reading the part the load would keep "
+               "resident alone into fresh memory");
   auto serve = std::make_shared<eval::ServeBenchOptions>();
   sub.add_option("--parallel", serve->parallel,
                  "stream counts for a continuous-batching decode test, comma separated (e.g. 1,8); "

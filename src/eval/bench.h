@@ -59,6 +59,10 @@ struct BenchOptions {
   int stream_slots = 0;  // LoadOptions::stream_slots
   std::string kv_type = "f32";  // LoadOptions::kv_type
   bool repack = true;            // LoadOptions::repack
+  // With a budget: no load and no tests. What a run does before its load, then the resident
+  // part that load would copy read alone into fresh memory (time to first token's bound,
+  // measured in a process of its own: bench/first_token.sh).
+  bool resident_read_only = false;
 };
 
 // Runs every (threads, depth, test) combination; results to `out` (table or JSON lines),

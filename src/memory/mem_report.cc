@@ -64,6 +64,11 @@ Result<ResidentReadTime> measure_resident_read_alone(Model& model, const std::st
   return measure_resident_read(path, t->resident_extents());
 }
 
+Result<ResidentReadTime> measure_planned_resident_read(const std::string& path, const LoadOptions& options) {
+  NX_ASSIGN_OR_RETURN(const std::vector<Extent> extents, planned_resident_extents(path, options));
+  return measure_resident_read(path, extents);
+}
+
 void reset_stream_stats(Model& model) {
   if (TieredWeights* t = model.impl().tiered.get()) t->reset_stats();
 }

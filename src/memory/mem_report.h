@@ -43,6 +43,11 @@ Result<IoOnlyRate> measure_stream_io_only(Model& model, int warmup, int passes);
 // a model loaded without a budget.
 Result<ResidentReadTime> measure_resident_read_alone(Model& model, const std::string& path);
 
+// The ranges a load of `path` with `options` would copy into memory, planned from the file's
+// header alone, read alone (measure_resident_read) with no model loaded; zeros without a
+// budget.
+Result<ResidentReadTime> measure_planned_resident_read(const std::string& path, const LoadOptions& options);
+
 // Resets the stream's statistics (start of a measured region).
 void reset_stream_stats(Model& model);
 

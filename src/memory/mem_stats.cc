@@ -206,6 +206,36 @@ std::vector<ChunkedRead> chunk_reads(const std::vector<Extent>& extents, uint64_
   return reads;
 }
 
+// Reads `reads` of `fd` into base + dst through the copy's reader (io_reader.h's pread
+// threads), all queued at once; returns the wall time, or errno in *error.
+double timed_reads(int fd, const std::vector<ChunkedRead>& reads, int threads, uint8_t* base, int* error) {
+  std::mutex mu;
+  std::condition_variable cv;
+  size_t done = 0;
+  Result<std::unique_ptr<ReadBackend>> backend = make_read_backend(
+      IoBackendKind::kPread, fd, static_cast<int>(reads.size()), threads, [&](const ReadRequest&, int64_t res) {
+        std::lock_guard lock(mu);
+        if (res < 0 && *error == 0) *error = static_cast<int>(-res);  // short only at the end of the file
+        ++done;
+        cv.notify_all();
+      });
+  if (!backend.ok()) {
+    *error = EIO;
+    return 0;
+  }
+  std::vector<ReadRequest> requests;
+  for (const ChunkedRead& r : reads) requests.push_back({r.offset, static_cast<uint32_t>(r.len), base + r.dst, 0});
+  const auto t0 = std::chrono::steady_clock::now();
+  (*backend)->submit(requests);
+  {
+    std::unique_lock lock(mu);
+    cv.wait(lock, [&] { return done == reads.size(); });
+  }
+  const double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+  backend->reset();
+  return secs;
+}
+
 // The child's side of measure_resident_read: `first` and `again` are mappings of the reads'
 // total size that nothing has touched yet.
 ChildReport resident_read_in_child(const std::string& path, const std::vector<ChunkedRead>& reads, uint8_t* first,
@@ -220,44 +250,20 @@ ChildReport resident_read_in_child(const std::string& path, const std::vector<Ch
   }
   // As the load's copy reads: 2 MiB reads, 8 in flight, each on its own thread (layer_stream.cc).
   constexpr int kThreads = 8;
-  auto touch = [&](uint8_t* base) {
-    return timed_parallel(reads.size(), kThreads, [&](size_t k) {
-      for (uint64_t at = 0; at < reads[k].len; at += 4096) base[reads[k].dst + at] = 0;
+  // Into fresh memory as the system gives it, each read faulting in its own pages.
+  rep.time.fresh_read_s = timed_reads(fd, reads, kThreads, first, &rep.error);
+  if (rep.error == 0) {
+    // Then apart: after handing that memory back, the touch of a fresh mapping, which gets the
+    // same pages back at the least a fresh page costs here, and the reads into it.
+    ::madvise(first, total, MADV_DONTNEED);
+    rep.time.warm_touch_s = timed_parallel(reads.size(), kThreads, [&](size_t k) {
+      for (uint64_t at = 0; at < reads[k].len; at += 4096) again[reads[k].dst + at] = 0;
     });
-  };
-  // Fresh memory twice: first as the system gives it, then right after handing that back,
-  // when the same pages come back as cheaply as fresh memory gets here.
-  rep.time.first_touch_s = touch(first);
-  ::madvise(first, total, MADV_DONTNEED);
-  rep.time.warm_touch_s = touch(again);
-  // The reads through the copy's reader (io_reader.h's pread threads), all queued at once.
-  std::mutex mu;
-  std::condition_variable cv;
-  size_t done = 0;
-  int error = 0;
-  Result<std::unique_ptr<ReadBackend>> backend = make_read_backend(
-      IoBackendKind::kPread, fd, static_cast<int>(reads.size()), kThreads, [&](const ReadRequest&, int64_t res) {
-        std::lock_guard lock(mu);
-        if (res < 0 && error == 0) error = static_cast<int>(-res);  // short only at the end of the file
-        ++done;
-        cv.notify_all();
-      });
-  if (!backend.ok()) {
-    rep.error = EIO;
-    return rep;
+    rep.time.read_s = timed_reads(fd, reads, kThreads, again, &rep.error);
   }
-  std::vector<ReadRequest> requests;
-  for (const ChunkedRead& r : reads) requests.push_back({r.offset, static_cast<uint32_t>(r.len), again + r.dst, 0});
-  const auto t0 = std::chrono::steady_clock::now();
-  (*backend)->submit(requests);
-  {
-    std::unique_lock lock(mu);
-    cv.wait(lock, [&] { return done == reads.size(); });
-  }
-  rep.time.read_s = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
-  backend->reset();
   if (!direct) ::posix_fadvise(fd, 0, 0, POSIX_FADV_DONTNEED);
-  rep.error = error;
+  ::close(fd);
+  rep.time.bytes = total;
   return rep;
 }
 

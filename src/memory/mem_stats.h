@@ -42,17 +42,19 @@ Result<double> measure_file_read_bandwidth(const std::string& path, uint64_t max
 
 // The resident part of a budgeted load read alone: the byte ranges `extents` of `path`
 // (aligned to 4096) into fresh anonymous memory, as the load's copy reads them (O_DIRECT,
-// 2 MiB, 8 in flight on 8 threads), nothing else running. Fresh pages cost their first touch,
-// and in a VM that hands free memory back to its host that can cost more than the disk, by an
-// amount that depends on how recently the memory was freed (bench/NOTES.md section 13). So
-// the touch is timed twice and apart from the reads: on memory as the system gives it, then
-// on memory this process has just handed back (the least a fresh page costs here); then the
-// reads into that touched memory (the disk alone). Runs in a child process (fork), so this
-// process's peak RSS and memory are unchanged.
+// 2 MiB, 8 in flight on 8 threads), nothing else running, in a child process (fork) so this
+// process's peak RSS and memory are unchanged. Fresh pages cost their first touch, and in a VM
+// that hands free memory back to its host that can cost more than the disk, by an amount that
+// depends on how much memory is in use and what was freed before (bench/NOTES.md sections
+// 13-15). So the reads are timed into fresh memory as the system gives it (the reads fault it
+// in), and then apart: after handing that memory back, the touch of a fresh mapping, which gets
+// the same pages back at the least a fresh page costs here, and the reads into that touched
+// memory (the disk alone).
 struct ResidentReadTime {
-  double first_touch_s = 0;  // touching fresh memory as the system gives it
-  double warm_touch_s = 0;   // touching memory just handed back
-  double read_s = 0;         // the reads, into memory already touched
+  uint64_t bytes = 0;         // the extents' total
+  double fresh_read_s = 0;    // the reads into fresh memory, as the system gives it
+  double warm_touch_s = 0;    // touching memory just handed back
+  double read_s = 0;          // the reads into that touched memory
 };
 Result<ResidentReadTime> measure_resident_read(const std::string& path, const std::vector<Extent>& extents);
 

@@ -61,14 +61,9 @@ uint64_t scratch_bytes(const ModelConfig& c, int n_ctx, int threads) {
   return run_state + logits + act;
 }
 
-}  // namespace
-
-Result<std::unique_ptr<TieredWeights>> TieredWeights::create(const std::string& path, const gguf::File& file,
-                                                            const ModelConfig& c, LlamaWeights& w,
-                                                            const TieredOptions& o) {
-  NX_CHECK(o.budget > 0 && o.n_ctx > 0, "budget %llu ctx %d", static_cast<unsigned long long>(o.budget), o.n_ctx);
-  std::unique_ptr<TieredWeights> tw(new TieredWeights());
-  PlanInput& in = tw->input_;
+// The planner's input for `file` under `o`: the budget's fixed parts and every tensor's use.
+PlanInput make_plan_input(const gguf::File& file, const ModelConfig& c, const TieredOptions& o) {
+  PlanInput in;
   in.n_layer = c.n_layer;
   in.n_ctx = o.n_ctx;
   in.budget = o.budget;
@@ -104,6 +99,33 @@ Result<std::unique_ptr<TieredWeights>> TieredWeights::create(const std::string& 
     }
     in.tensors.push_back(std::move(p));
   }
+  return in;
+}
+
+// The resident tensors' file ranges, aligned and merged: what the copy reads.
+std::vector<Extent> resident_ranges(const PlanInput& in, const ResidencyPlan& plan) {
+  std::vector<Extent> ranges;
+  for (size_t i = 0; i < in.tensors.size(); ++i)
+    if (plan.resident[i]) ranges.push_back({in.tensors[i].offset, in.tensors[i].nbytes});
+  return merge_extents(ranges, kAlign);
+}
+
+}  // namespace
+
+Result<std::vector<Extent>> TieredWeights::plan_resident_extents(const gguf::File& file, const ModelConfig& c,
+                                                                 const TieredOptions& o) {
+  const PlanInput in = make_plan_input(file, c, o);
+  NX_ASSIGN_OR_RETURN(const ResidencyPlan plan, plan_residency(in));
+  return resident_ranges(in, plan);
+}
+
+Result<std::unique_ptr<TieredWeights>> TieredWeights::create(const std::string& path, const gguf::File& file,
+                                                            const ModelConfig& c, LlamaWeights& w,
+                                                            const TieredOptions& o) {
+  NX_CHECK(o.budget > 0 && o.n_ctx > 0, "budget %llu ctx %d", static_cast<unsigned long long>(o.budget), o.n_ctx);
+  std::unique_ptr<TieredWeights> tw(new TieredWeights());
+  tw->input_ = make_plan_input(file, c, o);
+  const PlanInput& in = tw->input_;
   NX_ASSIGN_OR_RETURN(tw->plan_, plan_residency(in));
   const ResidencyPlan& plan = tw->plan_;
 
@@ -112,10 +134,7 @@ Result<std::unique_ptr<TieredWeights>> TieredWeights::create(const std::string& 
   for (size_t i = 0; i < file.tensors().size(); ++i) tensor_at[file.view(file.tensors()[i]).data] = i;
 
   // The resident copy: aligned extents of the resident tensors, back to back.
-  std::vector<Extent> res_ranges;
-  for (size_t i = 0; i < in.tensors.size(); ++i)
-    if (plan.resident[i]) res_ranges.push_back({in.tensors[i].offset, in.tensors[i].nbytes});
-  tw->resident_extents_ = merge_extents(res_ranges, kAlign);
+  tw->resident_extents_ = resident_ranges(in, plan);
   const std::vector<Extent>& res_extents = tw->resident_extents_;
   std::vector<uint64_t> res_dst;
   for (const Extent& e : res_extents) {
@@ -254,7 +273,7 @@ Result<std::unique_ptr<TieredWeights>> TieredWeights::create(const std::string& 
   if (!mapped.empty()) {
     const uintptr_t base = reinterpret_cast<uintptr_t>(mapped.data());
     ::madvise(reinterpret_cast<void*>(base), mapped.size(), MADV_DONTNEED);
-    if (embd && has_output && w.token_embd.data) {
+    if (in.on_demand_bytes > 0 && w.token_embd.data) {  // an untied embedding (make_plan_input)
       const uintptr_t b = reinterpret_cast<uintptr_t>(w.token_embd.data) / kAlign * kAlign;
       ::madvise(reinterpret_cast<void*>(b), w.token_embd.nbytes + kAlign, MADV_RANDOM);
     }

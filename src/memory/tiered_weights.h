@@ -53,6 +53,10 @@ class TieredWeights {
   static Result<std::unique_ptr<TieredWeights>> create(const std::string& path, const gguf::File& file,
                                                        const ModelConfig& c, LlamaWeights& w, const TieredOptions& o);
   ~TieredWeights();
+  // What create would copy for `o`, planned without reading anything: the resident tensors'
+  // file ranges, aligned and merged (resident_extents of the loaded model).
+  static Result<std::vector<Extent>> plan_resident_extents(const gguf::File& file, const ModelConfig& c,
+                                                           const TieredOptions& o);
 
   // Null when the whole model fit (nothing is streamed).
   LayerSource* source() { return source_.get(); }

@@ -16,6 +16,21 @@ Model::~Model() = default;
 
 namespace {
 
+// The plan's options for a load under options.mem_budget.
+Result<TieredOptions> tiered_options(const gguf::File& file, const ModelConfig& c, const LoadOptions& options,
+                                     int threads, DType kv_type) {
+  TieredOptions t;
+  t.budget = options.mem_budget;
+  t.n_ctx = options.budget_ctx > 0 ? options.budget_ctx : std::min(c.n_ctx_train > 0 ? c.n_ctx_train : 4096, 4096);
+  t.threads = threads;
+  if (options.stream_slots > 0) t.max_slots = options.stream_slots;
+  t.mlock = options.mlock;
+  t.kv_type = kv_type;
+  t.pending_bytes = Tokenizer::memory_bound(file);
+  NX_ASSIGN_OR_RETURN(t.backend, parse_io_backend(options.io_backend));
+  return t;
+}
+
 // Errors found after the file opened name it once, as gguf::File::open's own errors do.
 Result<std::unique_ptr<ModelImpl>> load_impl(const std::string& path, const LoadOptions& options) {
   auto impl = std::make_unique<ModelImpl>();
@@ -29,15 +44,7 @@ Result<std::unique_ptr<ModelImpl>> load_impl(const std::string& path, const Load
   // Under a budget the resident copy starts here and lands while the tokenizer is built (and
   // during the first forward pass): the plan reserves the tokenizer's memory up front.
   if (options.mem_budget > 0) {
-    TieredOptions t;
-    t.budget = options.mem_budget;
-    t.n_ctx = options.budget_ctx > 0 ? options.budget_ctx : std::min(c.n_ctx_train > 0 ? c.n_ctx_train : 4096, 4096);
-    t.threads = impl->threads;
-    if (options.stream_slots > 0) t.max_slots = options.stream_slots;
-    t.mlock = options.mlock;
-    t.kv_type = impl->kv_type;
-    t.pending_bytes = Tokenizer::memory_bound(impl->file);
-    NX_ASSIGN_OR_RETURN(t.backend, parse_io_backend(options.io_backend));
+    NX_ASSIGN_OR_RETURN(const TieredOptions t, tiered_options(impl->file, c, options, impl->threads, impl->kv_type));
     NX_ASSIGN_OR_RETURN(impl->tiered, TieredWeights::create(path, impl->file, c, impl->weights, t));
   } else if (options.repack) {
     NX_ASSIGN_OR_RETURN(impl->interleaved, interleave_weights(impl->weights, impl->threads));
@@ -50,6 +57,16 @@ Result<std::unique_ptr<ModelImpl>> load_impl(const std::string& path, const Load
 }
 
 }  // namespace
+
+Result<std::vector<Extent>> planned_resident_extents(const std::string& path, const LoadOptions& options) {
+  if (options.mem_budget == 0) return std::vector<Extent>{};
+  NX_ASSIGN_OR_RETURN(const gguf::File file, gguf::File::open(path));
+  NX_ASSIGN_OR_RETURN(const ModelConfig c, read_model_config(file));
+  NX_ASSIGN_OR_RETURN(const DType kv_type, parse_kv_type(options.kv_type));
+  const int threads = options.threads > 0 ? options.threads : default_thread_count();
+  NX_ASSIGN_OR_RETURN(const TieredOptions t, tiered_options(file, c, options, threads, kv_type));
+  return TieredWeights::plan_resident_extents(file, c, t);
+}
 
 Result<std::shared_ptr<Model>> Model::load(const std::string& path, const LoadOptions& options) {
   Result<std::unique_ptr<ModelImpl>> loaded = load_impl(path, options);

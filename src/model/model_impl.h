@@ -9,6 +9,7 @@
 #include "kv/kv_cache.h"
 #include "kv/kv_pool.h"
 #include "memory/layer_source.h"
+#include "memory/residency_plan.h"
 #include "model/interleaved_weights.h"
 #include "model/llama_forward.h"
 #include "model/llama_weights.h"
@@ -20,6 +21,11 @@
 namespace nexus {
 
 class TieredWeights;  // memory/tiered_weights.h
+
+// The file ranges a load of `path` under options.mem_budget would copy into memory, planned
+// from the file's header alone (no weight is read); empty without a budget. The plan counts
+// this process's memory as it is now, as the load does when it plans.
+Result<std::vector<Extent>> planned_resident_extents(const std::string& path, const LoadOptions& options);
 
 class ModelImpl {
  public:
