@@ -3,12 +3,14 @@
 // reads), into
 //   1. fresh 4 KiB pages (each read faults its own pages in: the resident copy's case),
 //   2. the same pages again, now touched (the disk alone),
-//   3. touched transparent huge pages (MADV_HUGEPAGE: the stream's ring slots),
-//   4. fresh huge pages.
+//   3. the same touched 4 KiB pages through the resident copy's reader: a huge-page bounce
+//      buffer per thread, copied out (io_reader.h),
+//   4. touched transparent huge pages (MADV_HUGEPAGE: the stream's ring slots),
+//   5. fresh huge pages.
 // A read into 4 KiB pages reaches the block device as one segment per page, split into
 // requests of at most the queue's max_segments pages; into a huge page, as one segment. On a
 // virtual disk, where each request and segment costs the host, the destination's page size
-// can set the read rate (bench/NOTES.md section 16).
+// can set the read rate (bench/NOTES.md sections 16 and 17).
 //
 // Usage: direct_reads [--threads N] FILE OFFSET_MiB LEN_MiB
 #include <fcntl.h>
@@ -18,14 +20,18 @@
 #include <atomic>
 #include <cerrno>
 #include <chrono>
+#include <condition_variable>
 #include <cstdint>
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
 #include <fstream>
+#include <mutex>
 #include <string>
 #include <thread>
 #include <vector>
+
+#include "memory/io_reader.h"
 
 namespace {
 
@@ -65,6 +71,37 @@ double timed_reads(int fd, uint8_t* dst, uint64_t offset, size_t bytes, int thre
       }
     });
   for (std::thread& t : pool) t.join();
+  return ok ? since(t0) : -1;
+}
+
+// As timed_reads, through the library's pread threads with a bounce buffer each.
+double timed_bounced_reads(int fd, uint8_t* dst, uint64_t offset, size_t bytes, int threads) {
+  const nexus::BounceBuffers bounce(threads, kChunk);
+  if (bounce.empty()) {
+    std::fprintf(stderr, "direct_reads: no transparent huge pages for the bounce buffers\n");
+    std::exit(1);
+  }
+  std::vector<nexus::ReadRequest> requests;
+  for (size_t at = 0; at < bytes; at += kChunk)
+    requests.push_back({offset + at, static_cast<uint32_t>(std::min(kChunk, bytes - at)), dst + at, 0});
+  std::mutex mu;
+  std::condition_variable cv;
+  size_t done = 0;
+  bool ok = true;
+  const Clock::time_point t0 = Clock::now();
+  {
+    nexus::Result<std::unique_ptr<nexus::ReadBackend>> backend = nexus::make_pread_backend(
+        fd, static_cast<int>(requests.size()), threads, &bounce, [&](const nexus::ReadRequest& r, int64_t got) {
+          std::lock_guard lock(mu);
+          ok = ok && got == static_cast<int64_t>(r.len);
+          ++done;
+          cv.notify_all();
+        });
+    if (!backend.ok()) return -1;
+    (*backend)->submit(requests);
+    std::unique_lock lock(mu);
+    cv.wait(lock, [&] { return done == requests.size(); });
+  }
   return ok ? since(t0) : -1;
 }
 
@@ -116,6 +153,7 @@ int main(int argc, char** argv) {
               static_cast<unsigned long long>(offset / kMiB), threads);
   report("fresh 4 KiB pages", timed_reads(fd, small, offset, bytes, threads));
   report("touched 4 KiB pages", timed_reads(fd, small, offset, bytes, threads));
+  report("the same, bounce buffers", timed_bounced_reads(fd, small, offset, bytes, threads));
   const Clock::time_point t0 = Clock::now();
   std::memset(huge, 1, bytes);
   const double touch_s = since(t0);

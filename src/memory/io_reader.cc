@@ -1,13 +1,16 @@
 #include "memory/io_reader.h"
 
 #include <liburing.h>
+#include <sys/mman.h>
 #include <sys/syscall.h>
 #include <unistd.h>
 
 #include <cerrno>
 #include <cstring>
 #include <condition_variable>
+#include <fstream>
 #include <mutex>
+#include <string>
 #include <thread>
 #include <vector>
 
@@ -48,9 +51,13 @@ int64_t pread_fully(int fd, const ReadRequest& r) {
 
 class PreadBackend final : public ReadBackend {
  public:
-  PreadBackend(int fd, int capacity, int threads, ReadDone done)
-      : fd_(fd), queue_(static_cast<size_t>(capacity)), done_(std::move(done)) {
-    for (int i = 0; i < threads; ++i) workers_.emplace_back([this] { work(); });
+  // bounce: null or not empty, with a buffer per thread.
+  PreadBackend(int fd, int capacity, int threads, const BounceBuffers* bounce, ReadDone done)
+      : fd_(fd), queue_(static_cast<size_t>(capacity)), bounce_bytes_(bounce ? bounce->bytes() : 0), done_(std::move(done)) {
+    for (int i = 0; i < threads; ++i) {
+      uint8_t* buffer = bounce ? bounce->buffer(i) : nullptr;
+      workers_.emplace_back([this, buffer] { work(buffer); });
+    }
   }
   ~PreadBackend() override {
     {
@@ -75,7 +82,10 @@ class PreadBackend final : public ReadBackend {
   }
 
  private:
-  void work() {
+  // `bounce`: this thread's buffer of bounce_bytes_, or null.
+  void work(uint8_t* bounce) {
+    // Fault the buffer in here, so the threads' huge pages are taken side by side.
+    if (bounce) std::memset(bounce, 0, bounce_bytes_);
     for (;;) {
       ReadRequest r;
       {
@@ -87,7 +97,15 @@ class PreadBackend final : public ReadBackend {
         --count_;
       }
       set_thread_io_priority(r.background ? kIdlePriority : kDefaultPriority);
-      done_(r, pread_fully(fd_, r));
+      if (bounce && r.len <= bounce_bytes_) {
+        ReadRequest into_bounce = r;
+        into_bounce.dst = bounce;
+        const int64_t got = pread_fully(fd_, into_bounce);
+        if (got > 0) std::memcpy(r.dst, bounce, static_cast<size_t>(got));
+        done_(r, got);
+      } else {
+        done_(r, pread_fully(fd_, r));
+      }
     }
   }
 
@@ -97,6 +115,7 @@ class PreadBackend final : public ReadBackend {
   std::vector<ReadRequest> queue_;  // fixed ring of pending requests
   size_t head_ = 0, count_ = 0;
   bool stop_ = false;
+  const uint64_t bounce_bytes_;  // each thread's bounce buffer; 0: none
   ReadDone done_;
   std::vector<std::thread> workers_;
 };
@@ -225,7 +244,36 @@ class UringBackend final : public ReadBackend {
   std::thread reaper_;
 };
 
+// Whether anonymous memory may get transparent huge pages through madvise: the mode is
+// "always" or "madvise", not "never" (or the file is missing, on kernels without them).
+bool transparent_huge_pages_allowed() {
+  std::ifstream f("/sys/kernel/mm/transparent_hugepage/enabled");
+  std::string mode;
+  return std::getline(f, mode) && mode.find("[never]") == std::string::npos;
+}
+
 }  // namespace
+
+BounceBuffers::BounceBuffers(int count, uint64_t bytes) {
+  constexpr uint64_t kHugePage = uint64_t{2} << 20;
+  NX_CHECK(count > 0 && bytes > 0 && bytes % kHugePage == 0, "bounce buffers %d x %llu", count,
+           static_cast<unsigned long long>(bytes));
+  if (!transparent_huge_pages_allowed()) return;
+  // One mapping, with room to align the first buffer to a huge page so each is whole huge pages.
+  const size_t len = static_cast<size_t>(count) * bytes + kHugePage;
+  void* p = ::mmap(nullptr, len, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+  if (p == MAP_FAILED) return;
+  map_ = p;
+  map_len_ = len;
+  first_ = reinterpret_cast<uint8_t*>((reinterpret_cast<uintptr_t>(p) + kHugePage - 1) & ~(kHugePage - 1));
+  count_ = count;
+  bytes_ = bytes;
+  ::madvise(first_, static_cast<size_t>(count) * bytes, MADV_HUGEPAGE);
+}
+
+BounceBuffers::~BounceBuffers() {
+  if (map_) ::munmap(map_, map_len_);
+}
 
 Result<std::unique_ptr<ReadBackend>> make_read_backend(IoBackendKind kind, int fd, int capacity, int threads,
                                                        ReadDone done) {
@@ -235,7 +283,15 @@ Result<std::unique_ptr<ReadBackend>> make_read_backend(IoBackendKind kind, int f
     if (u.ok()) return std::unique_ptr<ReadBackend>(std::move(u).value());
     if (kind == IoBackendKind::kUring) return u.error();
   }
-  return std::unique_ptr<ReadBackend>(new PreadBackend(fd, capacity, threads, std::move(done)));
+  return std::unique_ptr<ReadBackend>(new PreadBackend(fd, capacity, threads, nullptr, std::move(done)));
+}
+
+Result<std::unique_ptr<ReadBackend>> make_pread_backend(int fd, int capacity, int threads, const BounceBuffers* bounce,
+                                                        ReadDone done) {
+  NX_CHECK(capacity > 0 && threads > 0, "capacity %d threads %d", capacity, threads);
+  if (bounce && bounce->empty()) bounce = nullptr;
+  NX_CHECK(!bounce || bounce->count() >= threads, "%d bounce buffers for %d threads", bounce ? bounce->count() : 0, threads);
+  return std::unique_ptr<ReadBackend>(new PreadBackend(fd, capacity, threads, bounce, std::move(done)));
 }
 
 Result<IoBackendKind> parse_io_backend(std::string_view name) {

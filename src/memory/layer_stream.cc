@@ -29,7 +29,10 @@ constexpr uint64_t kCopyChunk = uint64_t{2} << 20;
 // read 0.5-0.9 GB/s of its 2.4-2.8 (sampled from /proc/stat and /proc/diskstats). Each copy
 // chunk is read by its own pread thread, whose O_DIRECT read faults its pages in: the faults
 // of the chunks in flight run side by side, on every CPU, instead of one after another on the
-// stream's reaper thread (bench/NOTES.md section 13).
+// stream's reaper thread (bench/NOTES.md section 13). Each thread reads through a huge-page
+// bounce buffer of its own (io_reader.h): B3's first token at 1.5G came 23 % sooner, the disk
+// delivering the resident part as fast as it delivers the stream's reads into the ring's huge
+// pages (bench/NOTES.md section 17).
 constexpr int kCopyThreads = kCopyWindow;
 // Threads that fault the copy's destination in ahead of its reads (MADV_POPULATE_WRITE, in
 // copy order, at the idle CPU policy). What a fresh page costs in this VM depends on how much
@@ -122,6 +125,7 @@ LayerRing::~LayerRing() {
     cv_.wait(lock, [&] { return in_flight_ == 0; });
   }
   copy_backend_.reset();
+  copy_bounce_.reset();
   backend_.reset();
   for (Slot& s : slots_)
     if (s.buf) ::munmap(s.buf, slot_bytes_);
@@ -378,9 +382,11 @@ void LayerRing::release(int il) {
   }
   pump_locked(reads);
   // The copy's threads go once it is over (landed or failed): no read of it is left to start.
+  std::unique_ptr<BounceBuffers> bounce_over;  // declared first: goes after the threads using it
   std::unique_ptr<ReadBackend> copy_over;
   std::vector<std::thread> populate_over;
   if (copy_backend_ && copy_in_flight_ == 0 && (copy_next_ == copy_.size() || !copy_error_.empty())) {
+    bounce_over = std::move(copy_bounce_);
     copy_over = std::move(copy_backend_);
     populate_stop_ = true;
     populate_over = std::move(populate_threads_);
@@ -390,10 +396,13 @@ void LayerRing::release(int il) {
   for (std::thread& t : populate_over) t.join();  // every chunk was issued: they are done or about to be
 }
 
+uint64_t LayerRing::copy_bounce_bytes() { return kCopyThreads * kCopyChunk; }
+
 Status LayerRing::start_copy(const std::vector<CopyPiece>& pieces) {
   NX_CHECK(!copy_backend_ && copy_.empty() && stage_pending_.empty(), "one resident copy per ring");
-  NX_ASSIGN_OR_RETURN(copy_backend_, make_read_backend(IoBackendKind::kPread, fd_, kCopyWindow, kCopyThreads,
-                                                       [this](const ReadRequest& q, int64_t res) { on_read_done(q, res); }));
+  if (direct_) copy_bounce_ = std::make_unique<BounceBuffers>(kCopyThreads, kCopyChunk);
+  NX_ASSIGN_OR_RETURN(copy_backend_, make_pread_backend(fd_, kCopyWindow, kCopyThreads, copy_bounce_.get(),
+                                                        [this](const ReadRequest& q, int64_t res) { on_read_done(q, res); }));
   std::vector<ReadRequest>& reads = batch();
   std::unique_lock lock(mu_);
   int last_stage = 0;

@@ -95,6 +95,9 @@ class LayerRing {
     int stage = 0;  // nondecreasing along the pieces
   };
   Status start_copy(const std::vector<CopyPiece>& pieces);
+  // The memory the copy's reads go through while it lands (its threads' bounce buffers, which
+  // go with them); the residency plan counts it.
+  static uint64_t copy_bounce_bytes();
   // Waits until stage `stage` of the copy is complete; the copy's first read error otherwise
   // (which also stops the stream).
   Status wait_copy(int stage);
@@ -205,6 +208,7 @@ class LayerRing {
   // The resident copy's reads: pread threads (kCopyThreads), from start_copy until the copy is
   // over (released by the first release() after).
   std::unique_ptr<ReadBackend> copy_backend_;
+  std::unique_ptr<BounceBuffers> copy_bounce_;  // its threads' bounce buffers, while it has them
   // Threads faulting in the copy's destination ahead of its reads (kPopulateThreads, started
   // by start_copy, joined with the copy's threads); see populate_copy().
   std::vector<std::thread> populate_threads_;

@@ -169,6 +169,11 @@ Result<double> measure_file_read_bandwidth(const std::string& path, uint64_t max
 
 namespace {
 
+// The resident part is read as the load's copy reads it (layer_stream.cc): 2 MiB reads, 8 in
+// flight, each on a thread of its own, through bounce buffers when the reads are O_DIRECT.
+constexpr int kCopyThreads = 8;
+constexpr uint64_t kCopyChunk = uint64_t{2} << 20;
+
 // What the child of measure_resident_read sends back: the figures, or errno.
 struct ChildReport {
   ResidentReadTime time;
@@ -194,26 +199,26 @@ struct ChunkedRead {
   uint64_t offset, len, dst;
 };
 std::vector<ChunkedRead> chunk_reads(const std::vector<Extent>& extents, uint64_t* total) {
-  constexpr uint64_t kChunk = uint64_t{2} << 20;
   std::vector<ChunkedRead> reads;
   *total = 0;
   for (const Extent& e : extents)
-    for (uint64_t done = 0; done < e.len; done += kChunk) {
-      const uint64_t len = std::min(kChunk, e.len - done);
+    for (uint64_t done = 0; done < e.len; done += kCopyChunk) {
+      const uint64_t len = std::min(kCopyChunk, e.len - done);
       reads.push_back({e.offset + done, len, *total});
       *total += len;
     }
   return reads;
 }
 
-// Reads `reads` of `fd` into base + dst through the copy's reader (io_reader.h's pread
-// threads), all queued at once; returns the wall time, or errno in *error.
-double timed_reads(int fd, const std::vector<ChunkedRead>& reads, int threads, uint8_t* base, int* error) {
+// Reads `reads` of `fd` into base + dst as the copy reads (io_reader.h's pread threads, through
+// `bounce` if not null), all queued at once; returns the wall time, or errno in *error.
+double timed_reads(int fd, const std::vector<ChunkedRead>& reads, int threads, const BounceBuffers* bounce,
+                   uint8_t* base, int* error) {
   std::mutex mu;
   std::condition_variable cv;
   size_t done = 0;
-  Result<std::unique_ptr<ReadBackend>> backend = make_read_backend(
-      IoBackendKind::kPread, fd, static_cast<int>(reads.size()), threads, [&](const ReadRequest&, int64_t res) {
+  Result<std::unique_ptr<ReadBackend>> backend = make_pread_backend(
+      fd, static_cast<int>(reads.size()), threads, bounce, [&](const ReadRequest&, int64_t res) {
         std::lock_guard lock(mu);
         if (res < 0 && *error == 0) *error = static_cast<int>(-res);  // short only at the end of the file
         ++done;
@@ -237,9 +242,9 @@ double timed_reads(int fd, const std::vector<ChunkedRead>& reads, int threads, u
 }
 
 // The child's side of measure_resident_read: `first` and `again` are mappings of the reads'
-// total size that nothing has touched yet.
+// total size that nothing has touched yet, `bounce` the copy's bounce buffers, untouched.
 ChildReport resident_read_in_child(const std::string& path, const std::vector<ChunkedRead>& reads, uint8_t* first,
-                                   uint8_t* again, uint64_t total) {
+                                   uint8_t* again, uint64_t total, const BounceBuffers& bounce) {
   ChildReport rep;
   int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC | O_DIRECT);
   const bool direct = fd >= 0;
@@ -248,18 +253,17 @@ ChildReport resident_read_in_child(const std::string& path, const std::vector<Ch
     rep.error = errno;
     return rep;
   }
-  // As the load's copy reads: 2 MiB reads, 8 in flight, each on its own thread (layer_stream.cc).
-  constexpr int kThreads = 8;
+  const BounceBuffers* through = direct ? &bounce : nullptr;
   // Into fresh memory as the system gives it, each read faulting in its own pages.
-  rep.time.fresh_read_s = timed_reads(fd, reads, kThreads, first, &rep.error);
+  rep.time.fresh_read_s = timed_reads(fd, reads, kCopyThreads, through, first, &rep.error);
   if (rep.error == 0) {
     // Then apart: after handing that memory back, the touch of a fresh mapping, which gets the
     // same pages back at the least a fresh page costs here, and the reads into it.
     ::madvise(first, total, MADV_DONTNEED);
-    rep.time.warm_touch_s = timed_parallel(reads.size(), kThreads, [&](size_t k) {
+    rep.time.warm_touch_s = timed_parallel(reads.size(), kCopyThreads, [&](size_t k) {
       for (uint64_t at = 0; at < reads[k].len; at += 4096) again[reads[k].dst + at] = 0;
     });
-    rep.time.read_s = timed_reads(fd, reads, kThreads, again, &rep.error);
+    rep.time.read_s = timed_reads(fd, reads, kCopyThreads, through, again, &rep.error);
   }
   if (!direct) ::posix_fadvise(fd, 0, 0, POSIX_FADV_DONTNEED);
   ::close(fd);
@@ -275,6 +279,7 @@ Result<ResidentReadTime> measure_resident_read(const std::string& path, const st
   if (total == 0) return ResidentReadTime{};
   // The child's memory is mapped here, untouched (so not in this process's resident set): the
   // child maps nothing itself, which under AddressSanitizer could land on stale shadow.
+  const BounceBuffers bounce(kCopyThreads, kCopyChunk);
   void* maps[2] = {MAP_FAILED, MAP_FAILED};
   for (void*& m : maps) m = ::mmap(nullptr, total, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
   auto unmap = [&] {
@@ -304,7 +309,7 @@ Result<ResidentReadTime> measure_resident_read(const std::string& path, const st
   if (pid == 0) {  // the child: only this thread exists; it measures, reports and exits
     ::close(fds[0]);
     const ChildReport rep =
-        resident_read_in_child(path, reads, static_cast<uint8_t*>(maps[0]), static_cast<uint8_t*>(maps[1]), total);
+        resident_read_in_child(path, reads, static_cast<uint8_t*>(maps[0]), static_cast<uint8_t*>(maps[1]), total, bounce);
     const ssize_t n = ::write(fds[1], &rep, sizeof rep);
     ::_exit(n == sizeof rep ? 0 : 1);
   }

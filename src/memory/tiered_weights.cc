@@ -72,10 +72,11 @@ PlanInput make_plan_input(const gguf::File& file, const ModelConfig& c, const Ti
   in.max_slots = o.max_slots;
   in.align = kAlign;
   // The process as it is now, less the file's header pages that parsing touched (they are
-  // dropped below), plus what it has yet to allocate: code, heap, tokenizer.
+  // dropped below), plus what it has yet to allocate: code, heap, tokenizer, and the resident
+  // copy's bounce buffers.
   const ProcessMemory pm = process_memory();
   const uint64_t header = std::min<uint64_t>(pm.rss_file, (file.data_offset() + kAlign - 1) / kAlign * kAlign);
-  in.baseline_bytes = pm.rss - header + kBaselineSlack + o.pending_bytes;
+  in.baseline_bytes = pm.rss - header + kBaselineSlack + LayerRing::copy_bounce_bytes() + o.pending_bytes;
 
   const bool has_output = file.find_tensor("output.weight") != nullptr;
   const gguf::TensorInfo* embd = file.find_tensor("token_embd.weight");
