@@ -27,12 +27,12 @@ constexpr uint64_t kCopyChunk = uint64_t{2} << 20;
 // The copy lands in fresh anonymous memory, and in a VM the first touch of a page is what
 // costs: B3's 1.13 GiB at 1.5G kept both vCPUs busy for the whole first pass while the disk
 // read 0.5-0.9 GB/s of its 2.4-2.8 (sampled from /proc/stat and /proc/diskstats). Each copy
-// chunk is read by its own pread thread, whose O_DIRECT read faults its pages in: the faults
-// of the chunks in flight run side by side, on every CPU, instead of one after another on the
-// stream's reaper thread (bench/NOTES.md section 13). Each thread reads through a huge-page
-// bounce buffer of its own (io_reader.h): B3's first token at 1.5G came 23 % sooner, the disk
-// delivering the resident part as fast as it delivers the stream's reads into the ring's huge
-// pages (bench/NOTES.md section 17).
+// chunk is read by its own pread thread, which faults in whatever pages of it are still fresh:
+// the faults of the chunks in flight run side by side, on every CPU, instead of one after
+// another on the stream's reaper thread (bench/NOTES.md section 13). Each thread reads through
+// a huge-page bounce buffer of its own and copies out (io_reader.h): the disk then delivers the
+// resident part about as fast as the stream's reads into the ring's huge pages, and B3's first
+// token came 24 % sooner at 1.5G and 15 % at 1G (bench/NOTES.md section 17).
 constexpr int kCopyThreads = kCopyWindow;
 // Threads that fault the copy's destination in ahead of its reads (MADV_POPULATE_WRITE, in
 // copy order, at the idle CPU policy). What a fresh page costs in this VM depends on how much
