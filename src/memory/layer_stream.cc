@@ -16,16 +16,16 @@ namespace nexus {
 namespace {
 
 constexpr uint64_t kCopyTag = uint64_t{1} << 63;  // + chunk index: the resident copy; slot fills use the slot index
-// Copy chunks in flight (2 MiB each), read in the idle I/O class. With 32 in flight at the
-// default class, the disk's scheduler (mq-deadline here, which serves queued reads in sector
+// LayerRing::kCopyWindow, the copy chunks in flight (2 MiB each), read in the idle I/O
+// class (layer_stream.h holds the values, which bench's reference reads share). With 32 in
+// flight at the default class, the disk's scheduler (mq-deadline here, which serves queued reads in sector
 // order) kept the first pass's stream reads and its on-demand embedding page behind the copy
 // (the embedding row waited 16-230 ms, traced on B3 at 1.5G) and the pass fell 10-13 layers
 // behind it. The idle class lets queued stream reads go first; the small window bounds what
 // is already at the device ahead of them (with 32 the pass still fell 4-5 layers behind).
-constexpr int kCopyWindow = 8;
-constexpr uint64_t kCopyChunk = uint64_t{2} << 20;
-// The copy lands in fresh anonymous memory, and in a VM the first touch of a page is what
-// costs: B3's 1.13 GiB at 1.5G kept both vCPUs busy for the whole first pass while the disk
+//
+// One pread thread per copy chunk in flight. The copy lands in fresh anonymous memory, and
+// in a VM the first touch of a page is what costs: B3's 1.13 GiB at 1.5G kept both vCPUs busy for the whole first pass while the disk
 // read 0.5-0.9 GB/s of its 2.4-2.8 (sampled from /proc/stat and /proc/diskstats). Each copy
 // chunk is read by its own pread thread, which faults in whatever pages of it are still fresh:
 // the faults of the chunks in flight run side by side, on every CPU, instead of one after
@@ -33,7 +33,6 @@ constexpr uint64_t kCopyChunk = uint64_t{2} << 20;
 // a huge-page bounce buffer of its own and copies out (io_reader.h): the disk then delivers the
 // resident part about as fast as the stream's reads into the ring's huge pages, and B3's first
 // token came 24 % sooner at 1.5G and 15 % at 1G (bench/NOTES.md section 17).
-constexpr int kCopyThreads = kCopyWindow;
 // Threads that fault the copy's destination in ahead of its reads (MADV_POPULATE_WRITE, in
 // copy order, at the idle CPU policy). What a fresh page costs in this VM depends on how much
 // fresh memory was taken before it: the first 1.1-1.4 GiB a process touches cost 0.3 ms per
@@ -396,12 +395,10 @@ void LayerRing::release(int il) {
   for (std::thread& t : populate_over) t.join();  // every chunk was issued: they are done or about to be
 }
 
-uint64_t LayerRing::copy_bounce_bytes() { return kCopyThreads * kCopyChunk; }
-
 Status LayerRing::start_copy(const std::vector<CopyPiece>& pieces) {
   NX_CHECK(!copy_backend_ && copy_.empty() && stage_pending_.empty(), "one resident copy per ring");
-  if (direct_) copy_bounce_ = std::make_unique<BounceBuffers>(kCopyThreads, kCopyChunk);
-  NX_ASSIGN_OR_RETURN(copy_backend_, make_pread_backend(fd_, kCopyWindow, kCopyThreads, copy_bounce_.get(),
+  if (direct_) copy_bounce_ = std::make_unique<BounceBuffers>(kCopyWindow, kCopyChunk);
+  NX_ASSIGN_OR_RETURN(copy_backend_, make_pread_backend(fd_, kCopyWindow, kCopyWindow, copy_bounce_.get(),
                                                         [this](const ReadRequest& q, int64_t res) { on_read_done(q, res); }));
   std::vector<ReadRequest>& reads = batch();
   std::unique_lock lock(mu_);

@@ -95,9 +95,14 @@ class LayerRing {
     int stage = 0;  // nondecreasing along the pieces
   };
   Status start_copy(const std::vector<CopyPiece>& pieces);
+  // How the copy reads (layer_stream.cc says why): chunks of kCopyChunk bytes, kCopyWindow in
+  // flight, each on a pread thread of its own through a bounce buffer of kCopyChunk bytes.
+  // Bench's reference reads of the resident part (mem_stats.cc) read the same way.
+  static constexpr int kCopyWindow = 8;
+  static constexpr uint64_t kCopyChunk = uint64_t{2} << 20;
   // The memory the copy's reads go through while it lands (its threads' bounce buffers, which
   // go with them); the residency plan counts it.
-  static uint64_t copy_bounce_bytes();
+  static constexpr uint64_t kCopyBounceBytes = kCopyWindow * kCopyChunk;
   // Waits until stage `stage` of the copy is complete; the copy's first read error otherwise
   // (which also stops the stream).
   Status wait_copy(int stage);
@@ -205,7 +210,7 @@ class LayerRing {
   double ema_compute_s_ = 0;  // per layer
   bool io_only_ = false;      // measure_io_only running: the depth stays at the slot count
   std::unique_ptr<ReadBackend> backend_;       // the stream's reads
-  // The resident copy's reads: pread threads (kCopyThreads), from start_copy until the copy is
+  // The resident copy's reads: pread threads (kCopyWindow), from start_copy until the copy is
   // over (released by the first release() after).
   std::unique_ptr<ReadBackend> copy_backend_;
   std::unique_ptr<BounceBuffers> copy_bounce_;  // its threads' bounce buffers, while it has them

@@ -1,6 +1,7 @@
 #include "memory/mem_stats.h"
 
 #include "memory/io_reader.h"
+#include "memory/layer_stream.h"
 
 #include <fcntl.h>
 #include <sys/mman.h>
@@ -169,10 +170,11 @@ Result<double> measure_file_read_bandwidth(const std::string& path, uint64_t max
 
 namespace {
 
-// The resident part is read as the load's copy reads it (layer_stream.cc): 2 MiB reads, 8 in
-// flight, each on a thread of its own, through bounce buffers when the reads are O_DIRECT.
-constexpr int kCopyThreads = 8;
-constexpr uint64_t kCopyChunk = uint64_t{2} << 20;
+// The resident part is read as the load's copy reads it: LayerRing::kCopyChunk per read,
+// LayerRing::kCopyWindow in flight, each on a thread of its own, through bounce buffers when
+// the reads are O_DIRECT.
+constexpr int kCopyThreads = LayerRing::kCopyWindow;
+constexpr uint64_t kCopyChunk = LayerRing::kCopyChunk;
 
 // What the child of measure_resident_read sends back: the figures, or errno.
 struct ChildReport {

@@ -76,7 +76,7 @@ PlanInput make_plan_input(const gguf::File& file, const ModelConfig& c, const Ti
   // copy's bounce buffers.
   const ProcessMemory pm = process_memory();
   const uint64_t header = std::min<uint64_t>(pm.rss_file, (file.data_offset() + kAlign - 1) / kAlign * kAlign);
-  in.baseline_bytes = pm.rss - header + kBaselineSlack + LayerRing::copy_bounce_bytes() + o.pending_bytes;
+  in.baseline_bytes = pm.rss - header + kBaselineSlack + LayerRing::kCopyBounceBytes + o.pending_bytes;
 
   const bool has_output = file.find_tensor("output.weight") != nullptr;
   const gguf::TensorInfo* embd = file.find_tensor("token_embd.weight");
