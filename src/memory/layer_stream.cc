@@ -16,23 +16,25 @@ namespace nexus {
 namespace {
 
 constexpr uint64_t kCopyTag = uint64_t{1} << 63;  // + chunk index: the resident copy; slot fills use the slot index
-// LayerRing::kCopyWindow, the copy chunks in flight (2 MiB each), read in the idle I/O
-// class (layer_stream.h holds the values, which bench's reference reads share). With 32 in
-// flight at the default class, the disk's scheduler (mq-deadline here, which serves queued reads in sector
-// order) kept the first pass's stream reads and its on-demand embedding page behind the copy
-// (the embedding row waited 16-230 ms, traced on B3 at 1.5G) and the pass fell 10-13 layers
-// behind it. The idle class lets queued stream reads go first; the small window bounds what
-// is already at the device ahead of them (with 32 the pass still fell 4-5 layers behind).
+// LayerRing::kCopyWindow, the copy chunks in flight (2 MiB each), read in the idle I/O class
+// (layer_stream.h holds the values, which bench's reference reads share). With 32 in flight at
+// the default class, the disk's scheduler (mq-deadline here, which serves queued reads in
+// sector order) kept the first pass's stream reads and its on-demand embedding page behind the
+// copy (the embedding row waited 16-230 ms, traced on B3 at 1.5G) and the pass fell 10-13
+// layers behind it. The idle class lets queued stream reads go first; the small window bounds
+// what is already at the device ahead of them (with 32 the pass still fell 4-5 layers behind).
 //
-// One pread thread per copy chunk in flight. The copy lands in fresh anonymous memory, and
-// in a VM the first touch of a page is what costs: B3's 1.13 GiB at 1.5G kept both vCPUs busy for the whole first pass while the disk
-// read 0.5-0.9 GB/s of its 2.4-2.8 (sampled from /proc/stat and /proc/diskstats). Each copy
-// chunk is read by its own pread thread, which faults in whatever pages of it are still fresh:
-// the faults of the chunks in flight run side by side, on every CPU, instead of one after
-// another on the stream's reaper thread (bench/NOTES.md section 13). Each thread reads through
-// a huge-page bounce buffer of its own and copies out (io_reader.h): the disk then delivers the
-// resident part about as fast as the stream's reads into the ring's huge pages, and B3's first
-// token came 24 % sooner at 1.5G and 15 % at 1G (bench/NOTES.md section 17).
+// One pread thread per copy chunk in flight. The copy lands in fresh anonymous memory, and in a
+// VM the first touch of a page is what costs: B3's 1.13 GiB at 1.5G kept both vCPUs busy for
+// the whole first pass while the disk read 0.5-0.9 GB/s of its 2.4-2.8 (sampled from /proc/stat
+// and /proc/diskstats). Each copy chunk is read by its own pread thread, which faults in
+// whatever pages of it are still fresh: the faults of the chunks in flight run side by side, on
+// every CPU, instead of one after another on the stream's reaper thread (bench/NOTES.md section
+// 13). Each thread reads through a huge-page bounce buffer of its own and copies out
+// (io_reader.h): the disk then delivers the resident part about as fast as the stream's reads
+// into the ring's huge pages, and B3's first token came 24 % sooner at 1.5G and 15 % at 1G
+// (bench/NOTES.md section 17).
+
 // Threads that fault the copy's destination in ahead of its reads (MADV_POPULATE_WRITE, in
 // copy order, at the idle CPU policy). What a fresh page costs in this VM depends on how much
 // fresh memory was taken before it: the first 1.1-1.4 GiB a process touches cost 0.3 ms per
